@@ -1,0 +1,171 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A Lua script the client loads on every connection and runs with EVALSHA.
+struct RedisScript: Sendable {
+    /// Position in the client's script list.
+    let index: Int
+    let source: String
+}
+
+/// The Redis client: one pipelined connection, reconnected on demand.
+///
+/// - Commands share round trips (group commit, see `RedisChannelHandler`).
+/// - After a failed connection attempt, commands fail at once (`connectionFailed`) until
+///   `reconnectDelay` has passed; then the next command tries again. No background task, no retry loop.
+/// - Scripts are loaded on connect and run with EVALSHA; a NOSCRIPT reply (Redis flushed its script
+///   cache) falls back to EVAL, which reloads the script.
+final class RedisClient: Sendable {
+    private struct Connected: Sendable {
+        let connection: RedisConnection
+        let digests: [String]
+    }
+
+    private enum State {
+        case idle(retryAfter: NIODeadline?)
+        case connecting(EventLoopFuture<Connected>)
+        case connected(Connected)
+        case shutDown
+    }
+
+    let configuration: RedisConfiguration
+    private let scripts: [String]
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let state = Mutex(State.idle(retryAfter: nil))
+
+    init(
+        configuration: RedisConfiguration,
+        scripts: [String],
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.scripts = scripts
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// The script at `index` in the list given to `init`.
+    func script(_ index: Int) -> RedisScript {
+        RedisScript(index: index, source: self.scripts[index])
+    }
+
+    /// Sends one command; an error reply is returned as `.error`, not thrown.
+    func send(_ command: RedisCommand) -> EventLoopFuture<RESPValue> {
+        self.connected().flatMap { $0.connection.send(command) }
+    }
+
+    func send(_ command: RedisCommand) async throws -> RESPValue {
+        try await self.send(command).get()
+    }
+
+    /// Runs a loaded script. An error reply from the script is thrown as `replyError`.
+    func evaluate(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
+        let tail = [RedisArgument(keys.count)] + keys + arguments
+        return self.connected().flatMap { connected in
+            let evalsha = RedisCommand("EVALSHA", [RedisArgument(connected.digests[script.index])] + tail)
+            return connected.connection.send(evalsha).flatMap { reply in
+                if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+                    return connected.connection.send(RedisCommand("EVAL", [RedisArgument(script.source)] + tail))
+                }
+                return connected.connection.channel.eventLoop.makeSucceededFuture(reply)
+            }
+        }.flatMapThrowing { reply in
+            if case .error(let message) = reply { throw RedisError.replyError(message) }
+            return reply
+        }
+    }
+
+    /// Succeeds when Redis answers PING within the command timeout.
+    func ping() async throws {
+        let reply = try await self.send(RedisCommand("PING"))
+        guard reply == .simpleString("PONG") else { throw RedisError.protocolError("PING answered \(reply)") }
+    }
+
+    /// Closes the connection; later commands fail with `shutdown`.
+    func shutdown() {
+        let previous = self.state.withLock { state in
+            defer { state = .shutDown }
+            return state
+        }
+        switch previous {
+        case .connected(let connected): connected.connection.close()
+        case .connecting(let future): future.whenSuccess { $0.connection.close() }
+        case .idle, .shutDown: break
+        }
+    }
+
+    // MARK: Connection state
+
+    private enum Next {
+        case use(Connected)
+        case wait(EventLoopFuture<Connected>)
+        case connect(EventLoopPromise<Connected>)
+        case fail(RedisError)
+    }
+
+    private func connected() -> EventLoopFuture<Connected> {
+        let next: Next = self.state.withLock { state in
+            switch state {
+            case .connected(let connected) where connected.connection.isActive:
+                return .use(connected)
+            case .connecting(let future):
+                return .wait(future)
+            case .idle(let retryAfter?) where retryAfter > .now():
+                return .fail(.connectionFailed("Redis was unreachable moments ago; the next attempt comes shortly"))
+            case .idle, .connected:
+                let promise = self.eventLoopGroup.next().makePromise(of: Connected.self)
+                state = .connecting(promise.futureResult)
+                return .connect(promise)
+            case .shutDown:
+                return .fail(.shutdown)
+            }
+        }
+        switch next {
+        case .use(let connected):
+            return connected.connection.channel.eventLoop.makeSucceededFuture(connected)
+        case .wait(let future):
+            return future
+        case .fail(let error):
+            return self.eventLoopGroup.any().makeFailedFuture(error)
+        case .connect(let promise):
+            // Outside the lock: the attempt may complete inline.
+            self.startConnecting(promise)
+            return promise.futureResult
+        }
+    }
+
+    private func startConnecting(_ promise: EventLoopPromise<Connected>) {
+        RedisConnection.connect(to: self.configuration, scripts: self.scripts, on: promise.futureResult.eventLoop)
+            .map { Connected(connection: $0.0, digests: $0.1) }
+            .whenComplete { result in
+                let shutDown = self.state.withLock { state in
+                    if case .shutDown = state { return true }
+                    switch result {
+                    case .success(let connected): state = .connected(connected)
+                    case .failure: state = .idle(retryAfter: .now() + self.configuration.reconnectDelay)
+                    }
+                    return false
+                }
+                switch result {
+                case .success(let connected):
+                    if shutDown {
+                        connected.connection.close()
+                        promise.fail(RedisError.shutdown)
+                        return
+                    }
+                    self.logger.info("connected to Redis", metadata: ["redis.address": "\(self.configuration)"])
+                    promise.succeed(connected)
+                case .failure(let error):
+                    self.logger.warning(
+                        "cannot connect to Redis",
+                        metadata: ["redis.address": "\(self.configuration)", "redis.error": "\(error)"]
+                    )
+                    promise.fail(error)
+                }
+            }
+    }
+}

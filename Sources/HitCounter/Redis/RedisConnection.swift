@@ -1,0 +1,108 @@
+import NIOCore
+import NIOPosix
+
+/// One socket to Redis, owned by SwiftNIO: never a blocking call on any thread.
+///
+/// Commands are pipelined; `RedisChannelHandler` matches the replies and group-commits the writes.
+final class RedisConnection: Sendable {
+    let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    var isActive: Bool { self.channel.isActive }
+
+    /// Sends commands in one write; the future holds their replies in order. Error replies are values
+    /// here, not failures: the caller decides what they mean.
+    func send(_ commands: [RedisCommand]) -> EventLoopFuture<[RESPValue]> {
+        let eventLoop = self.channel.eventLoop
+        let promises = commands.map { _ in eventLoop.makePromise(of: RESPValue.self) }
+        let request = RedisRequest(commands: commands, promises: promises)
+        let written = eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in
+            // The channel closed before the handler saw the request.
+            promises.forEach { $0.fail(RedisError.connectionClosed) }
+        }
+        self.channel.writeAndFlush(request, promise: written)
+        return EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: eventLoop)
+    }
+
+    func send(_ command: RedisCommand) -> EventLoopFuture<RESPValue> {
+        self.send([command]).map { $0[0] }
+    }
+
+    func close() {
+        self.channel.close(promise: nil)
+    }
+
+    /// Connects, then authenticates, selects the database and loads the scripts, all in one round trip.
+    /// Returns the SHA1 digests of the scripts, in order.
+    static func connect(
+        to configuration: RedisConfiguration,
+        scripts: [String],
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<(RedisConnection, [String])> {
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisChannelHandler(
+                            commandTimeout: configuration.connectTimeout,
+                            maxPending: configuration.maxPendingCommands
+                        )
+                    )
+                }
+            }
+        let connected: EventLoopFuture<any Channel>
+        switch configuration.address {
+        case .tcp(let host, let port):
+            connected = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1).connect(host: host, port: port)
+        case .unixSocket(let path):
+            connected = bootstrap.connect(unixDomainSocketPath: path)
+        }
+        return connected.flatMapError { error in
+            eventLoop.makeFailedFuture(RedisError.connectionFailed("\(error)"))
+        }.flatMap { channel in
+            let connection = RedisConnection(channel: channel)
+            let handshake = Self.handshake(configuration, scripts: scripts)
+            return connection.send(handshake).flatMapThrowing { replies in
+                for (command, reply) in zip(handshake, replies) {
+                    if case .error(let message) = reply {
+                        throw RedisError.handshakeFailed("\(command.name) failed: \(message)")
+                    }
+                }
+                // The handshake ran under the connect timeout; commands from now on get the command timeout.
+                try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self).commandTimeout =
+                    configuration.commandTimeout
+                let digests = replies.suffix(scripts.count).map { $0.string ?? "" }
+                return (connection, digests)
+            }.flatMapErrorThrowing { error in
+                connection.close()
+                throw error
+            }
+        }
+    }
+
+    private static func handshake(_ configuration: RedisConfiguration, scripts: [String]) -> [RedisCommand] {
+        var commands: [RedisCommand] = []
+        if let password = configuration.password {
+            if let username = configuration.username {
+                commands.append(RedisCommand("AUTH", [RedisArgument(username), RedisArgument(password)]))
+            } else {
+                commands.append(RedisCommand("AUTH", [RedisArgument(password)]))
+            }
+        }
+        if configuration.database != 0 {
+            commands.append(RedisCommand("SELECT", [RedisArgument(configuration.database)]))
+        }
+        // PING proves the server answers even when there is nothing else to send.
+        commands.append(RedisCommand("PING"))
+        for script in scripts {
+            commands.append(RedisCommand("SCRIPT", ["LOAD", RedisArgument(script)]))
+        }
+        return commands
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct LoadCommand: AsyncParsableCommand {
+    func run() async throws {}
+}

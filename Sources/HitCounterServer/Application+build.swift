@@ -1,0 +1,77 @@
+import HTTPTypes
+import HitCounter
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The store named by the settings.
+func makeStore(_ settings: ServerSettings, logger: Logger) -> any HitStore {
+    switch settings.store {
+    case .redis:
+        RedisHitStore(configuration: settings.redis, maxRange: settings.maxRange, logger: logger)
+    case .memory:
+        MemoryHitStore(maxRange: settings.maxRange)
+    }
+}
+
+/// The service: routes over a counter, with the store closed after the server has drained.
+func buildApplication(_ settings: ServerSettings, store: any HitStore, logger: Logger) -> some ApplicationProtocol {
+    let router = buildRouter(counter: HitCounter(store: store), serverName: settings.serverName)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(settings.hostname, port: settings.port), serverName: "HitCounter"),
+        // Services stop in reverse order: the HTTP server finishes its requests first, then the store closes.
+        services: [StoreService(store: store)],
+        logger: logger
+    )
+}
+
+/// The routes, on their own so tests build exactly the service's router.
+func buildRouter(counter: HitCounter, serverName: String? = nil) -> Router<BasicRequestContext> {
+    let router = Router()
+    if let serverName {
+        router.add(middleware: ServedByMiddleware(name: serverName))
+    }
+    router.add(middleware: ErrorMiddleware(allowedMethods: [
+        "/hit": [.post],
+        "/hits": [.get, .head],
+        "/healthz": [.get, .head],
+        "/readyz": [.get, .head],
+    ]))
+    HitRoutes(counter: counter).addRoutes(to: router)
+    HealthRoutes(counter: counter).addRoutes(to: router)
+    return router
+}
+
+/// Closes the store once the services after it (the HTTP server) have stopped.
+struct StoreService: Service {
+    let store: any HitStore
+
+    func run() async throws {
+        // Wait for SIGTERM (or the end of the group); cancellation means the same here.
+        try? await gracefulShutdown()
+        self.store.shutdown()
+    }
+}
+
+/// Adds `X-Served-By: <name>` to every response, errors included (it sits outside `ErrorMiddleware`).
+struct ServedByMiddleware<Context: RequestContext>: RouterMiddleware {
+    let name: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.servedBy] = self.name
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    /// Which instance answered: set by `ServedByMiddleware`, read by the load tool.
+    static let servedBy = HTTPField.Name("X-Served-By")!
+}

@@ -1,0 +1,127 @@
+import Configuration
+import HitCounter
+import Logging
+
+/// The service's settings, from flags first, then `HITCOUNTER_*` environment variables, then defaults.
+///
+/// Every value is read as text and checked here, so a bad one stops start-up with one line naming the
+/// flag, its variable and what is expected.
+struct ServerSettings: Sendable {
+    enum StoreKind: String, Sendable, CaseIterable {
+        case redis
+        case memory
+    }
+
+    var hostname = "127.0.0.1"
+    var port = 8080
+    var store = StoreKind.redis
+    var redis = RedisConfiguration()
+    var maxRange = 86_400
+    var logLevel = Logger.Level.info
+    /// Names this instance in an `X-Served-By` header, so a load test can see how a balancer spreads
+    /// requests. No header when nil.
+    var serverName: String?
+
+    init() {}
+
+    /// Reads every setting from `config`, under the keys of `Setting`.
+    init(config: ConfigReader) throws(SettingsError) {
+        func read(_ setting: Setting) -> String? {
+            config.string(forKey: setting.key, isSecret: setting.isSecret)
+        }
+        if let hostname = read(.hostname) {
+            guard !hostname.isEmpty else { throw SettingsError(.hostname, "must not be empty") }
+            self.hostname = hostname
+        }
+        if let port = read(.port) {
+            guard let value = Int(port), (0...65535).contains(value) else { throw SettingsError(.port, "must be a port number from 0 to 65535") }
+            self.port = value
+        }
+        if let store = read(.store) {
+            guard let kind = StoreKind(rawValue: store) else { throw SettingsError(.store, "must be redis or memory") }
+            self.store = kind
+        }
+        if let url = read(.redisURL) {
+            do {
+                self.redis = try RedisConfiguration(url: url)
+            } catch {
+                throw SettingsError(.redisURL, "is not usable: \(error)")
+            }
+        }
+        if let password = read(.redisPassword) {
+            self.redis.password = password
+        }
+        if let timeout = read(.redisTimeout) {
+            guard let seconds = Double(timeout), seconds > 0, seconds <= 60 else {
+                throw SettingsError(.redisTimeout, "must be a number of seconds above 0 and up to 60, such as 0.5")
+            }
+            self.redis.commandTimeout = .nanoseconds(Int64(seconds * 1_000_000_000))
+            self.redis.connectTimeout = self.redis.commandTimeout
+        }
+        if let maxRange = read(.maxRange) {
+            // Up to a year: the buckets of a counter then stay a few thousand keys at most.
+            guard let value = Int(maxRange), (1...31_536_000).contains(value) else {
+                throw SettingsError(.maxRange, "must be a number of seconds from 1 to 31536000")
+            }
+            self.maxRange = value
+        }
+        if let level = read(.logLevel) {
+            guard let value = Logger.Level(rawValue: level.lowercased()) else {
+                let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                throw SettingsError(.logLevel, "must be one of \(levels)")
+            }
+            self.logLevel = value
+        }
+        if let name = read(.serverName) {
+            self.serverName = name.isEmpty ? nil : name
+        }
+    }
+}
+
+/// One setting: its configuration key, flag and environment variable.
+enum Setting: String, CaseIterable, Sendable {
+    case hostname
+    case port
+    case store
+    case redisURL = "redisUrl"
+    case redisPassword
+    case redisTimeout
+    case maxRange
+    case logLevel
+    case serverName
+
+    /// `hitcounter.maxRange`: swift-configuration reads it from `HITCOUNTER_MAX_RANGE`.
+    var key: ConfigKey { ["hitcounter", self.rawValue] }
+
+    /// `--max-range`.
+    var flag: String {
+        "--" + self.rawValue.reduce(into: "") { flag, character in
+            if character.isUppercase { flag += "-" }
+            flag += character.lowercased()
+        }
+    }
+
+    /// `HITCOUNTER_MAX_RANGE`.
+    var environmentVariable: String {
+        "HITCOUNTER_" + self.flag.dropFirst(2).uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Never logged; read from the environment only, since flags show in `ps`.
+    var isSecret: Bool { self == .redisPassword }
+}
+
+/// A setting that stops start-up: `--port / HITCOUNTER_PORT must be a port number from 0 to 65535`.
+struct SettingsError: Error, CustomStringConvertible {
+    let setting: Setting
+    let problem: String
+
+    init(_ setting: Setting, _ problem: String) {
+        self.setting = setting
+        self.problem = problem
+    }
+
+    var description: String {
+        if self.setting.isSecret { return "\(self.setting.environmentVariable) \(self.problem)" }
+        return "\(self.setting.flag) / \(self.setting.environmentVariable) \(self.problem)"
+    }
+}

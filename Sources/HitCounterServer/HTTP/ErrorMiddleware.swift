@@ -1,0 +1,43 @@
+import HTTPTypes
+import HitCounter
+import Hummingbird
+import NIOCore
+
+/// Turns every error into a JSON answer with the right status, so no client ever sees an empty 500.
+///
+/// - Store errors: 503 with Retry-After when Redis is down, slow or overloaded.
+/// - A known path with the wrong method: 405 with `Allow`, where the router alone would say 404.
+/// - Hummingbird's own errors without a body (404, 413): the same JSON shape with a message.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The methods each path answers, for 405s.
+    let allowedMethods: [String: [HTTPRequest.Method]]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as RedisError where error.isRetriable {
+            context.logger.debug("store unavailable", metadata: ["error": "\(error)"])
+            throw RequestError.storeUnavailable("the store is unavailable or too slow; try again shortly")
+        } catch let error as HitCounterError {
+            throw RequestError.badParameter(error.argument.rawValue, error.message)
+        } catch let error as HTTPError where error.status == .notFound {
+            if let methods = self.allowedMethods[request.uri.path] {
+                throw RequestError(
+                    .methodNotAllowed,
+                    "\(request.uri.path) does not take \(request.method); it takes \(methods.map(\.rawValue).joined(separator: ", "))",
+                    headers: [.allow: methods.map(\.rawValue).joined(separator: ", ")]
+                )
+            }
+            throw RequestError(.notFound, error.body ?? "no route for \(request.method) \(request.uri.path)")
+        } catch is NIOTooManyBytesError {
+            throw RequestError(.contentTooLarge, "the request body is too large")
+        } catch let error as HTTPError where error.body == nil {
+            throw RequestError(error.status, error.status.reasonPhrase, headers: error.headers)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            throw RequestError(.internalServerError, "internal error")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Hummingbird
+
+/// A JSON object response whose fields keep the order they are written in, as the API documents them
+/// (`{"key":"default","count":1}`); `JSONEncoder` would order them by its own rules.
+struct JSONObject: ResponseGenerator {
+    private var text = "{"
+
+    init(_ fields: KeyValuePairs<String, JSONField>) {
+        for (index, (name, value)) in fields.enumerated() {
+            if index > 0 { self.text += "," }
+            self.text += Self.quoted(name) + ":" + value.text
+        }
+        self.text += "}"
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: self.text))
+        )
+    }
+
+    static func quoted(_ string: String) -> String {
+        // JSONEncoder knows every escape; it only has to quote one string here.
+        let data = (try? JSONEncoder().encode(string)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A field value in a `JSONObject`.
+struct JSONField: ExpressibleByStringLiteral {
+    let text: String
+
+    static func string(_ value: String) -> JSONField { JSONField(text: JSONObject.quoted(value)) }
+    static func integer(_ value: some BinaryInteger) -> JSONField { JSONField(text: String(value)) }
+    static func bool(_ value: Bool) -> JSONField { JSONField(text: value ? "true" : "false") }
+
+    private init(text: String) { self.text = text }
+    init(stringLiteral value: String) { self = .string(value) }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import HitCounter
+import Hummingbird
+import NIOCore
+
+/// A request's parameters, from its query and, for `POST`, from a JSON object body.
+///
+/// Each name may come from one place only, and only the route's own names are accepted, so a typo
+/// (`cuont=5`) is a 400 rather than a silently ignored parameter.
+struct RequestParameters {
+    private enum Value {
+        case query(String)
+        case body(JSONValue)
+    }
+
+    private var values: [String: Value] = [:]
+
+    /// The largest body `POST /hit` reads; more is a 413.
+    static let maxBodyBytes = 4096
+
+    init(_ request: inout Request, context: some RequestContext, allowed: [String], readBody: Bool) async throws {
+        let query = try QueryParameters(request.uri.query)
+        for name in query.names {
+            self.values[name] = .query(query[name]!)
+        }
+        if readBody {
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: Self.maxBodyBytes)
+            } catch is NIOTooManyBytesError {
+                throw RequestError(.contentTooLarge, "the request body is larger than \(Self.maxBodyBytes) bytes")
+            }
+            if body.readableBytes > 0 {
+                try self.addBody(body)
+            }
+        }
+        for name in self.values.keys.sorted() where !allowed.contains(name) {
+            throw RequestError.badParameter(name, "is not a parameter of this route (it takes \(allowed.joined(separator: ", ")))")
+        }
+    }
+
+    private mutating func addBody(_ body: ByteBuffer) throws {
+        // Any content type: `curl -d '{"count":2}'` sends form encoding but means JSON.
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)) else {
+            throw RequestError(.badRequest, "the request body must be a JSON object, such as {\"key\":\"home\",\"count\":1}")
+        }
+        for (name, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard self.values[name] == nil else {
+                throw RequestError.badParameter(name, "is given both in the query and in the body")
+            }
+            self.values[name] = .body(value)
+        }
+    }
+
+    /// An integer parameter within `bounds`, or `defaultValue` when absent.
+    func integer(_ name: String, in bounds: ClosedRange<Int>, default defaultValue: Int) throws -> Int {
+        let problem = "must be an integer from \(bounds.lowerBound) to \(bounds.upperBound)"
+        let parsed: Int?
+        switch self.values[name] {
+        case nil: return defaultValue
+        case .query(let text): parsed = Int(text)
+        case .body(.integer(let integer)): parsed = integer
+        case .body: parsed = nil
+        }
+        guard let parsed, bounds.contains(parsed) else { throw RequestError.badParameter(name, problem) }
+        return parsed
+    }
+
+    /// The counter key: 1 to 200 bytes of UTF-8 with no control characters; `default` when absent.
+    func key() throws -> CounterKey {
+        let text: String
+        switch self.values["key"] {
+        case nil: return .default
+        case .query(let string), .body(.string(let string)): text = string
+        case .body: throw RequestError.badParameter("key", "must be a string")
+        }
+        guard (1...200).contains(text.utf8.count) else { throw RequestError.badParameter("key", "must be 1 to 200 bytes of UTF-8") }
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw RequestError.badParameter("key", "must not contain control characters")
+        }
+        return CounterKey(text)
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Configuration
+import Hummingbird
+import Logging
+
+/// `HitCounterServer`: reads its settings, sets up logging, and runs until SIGTERM or SIGINT.
+@main
+struct HitCounterServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "HitCounterServer",
+        abstract: "A sliding-window hit counter over HTTP, stored in Redis.",
+        discussion: "Each option can also be set by its HITCOUNTER_* environment variable; a flag wins over the environment."
+    )
+
+    @Option(help: "Address to listen on (HITCOUNTER_HOSTNAME, default 127.0.0.1).") var hostname: String?
+    @Option(help: "Port to listen on (HITCOUNTER_PORT, default 8080).") var port: String?
+    @Option(help: "Where hits are kept: redis or memory (HITCOUNTER_STORE, default redis).") var store: String?
+    @Option(help: "redis://[[user]:password@]host[:port][/db] or unix:///path (HITCOUNTER_REDIS_URL, default redis://127.0.0.1:6379).")
+    var redisUrl: String?
+    @Option(help: "Seconds to wait for Redis to connect or answer (HITCOUNTER_REDIS_TIMEOUT, default 1).") var redisTimeout: String?
+    @Option(help: "The longest window in seconds (HITCOUNTER_MAX_RANGE, default 86400).") var maxRange: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (HITCOUNTER_LOG_LEVEL, default info).") var logLevel: String?
+    @Option(help: "Name sent in an X-Served-By header on every response (HITCOUNTER_SERVER_NAME, default none).") var serverName: String?
+
+    func run() async throws {
+        let settings: ServerSettings
+        do {
+            settings = try ServerSettings(config: self.configReader())
+        } catch {
+            // One line, then a non-zero exit.
+            throw ValidationError("\(error)")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = settings.logLevel
+            return handler
+        }
+        let logger = Logger(label: "hitcounter")
+        logger.info(
+            "starting",
+            metadata: ["store": "\(settings.store.rawValue)", "redis.address": "\(settings.redis)", "max_range": "\(settings.maxRange)"]
+        )
+        let store = makeStore(settings, logger: logger)
+        try await buildApplication(settings, store: store, logger: logger).runService()
+    }
+
+    /// Flags first, then the environment.
+    private func configReader() -> ConfigReader {
+        let flags: [(Setting, String?)] = [
+            (.hostname, self.hostname), (.port, self.port), (.store, self.store), (.redisURL, self.redisUrl),
+            (.redisTimeout, self.redisTimeout), (.maxRange, self.maxRange), (.logLevel, self.logLevel), (.serverName, self.serverName),
+        ]
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for case (let setting, let value?) in flags {
+            values[AbsoluteConfigKey(setting.key)] = ConfigValue(.string(value), isSecret: false)
+        }
+        return ConfigReader(providers: [
+            InMemoryProvider(name: "flags", values: values),
+            EnvironmentVariablesProvider(secretsSpecifier: .specific([Setting.redisPassword.environmentVariable])),
+        ])
+    }
+}

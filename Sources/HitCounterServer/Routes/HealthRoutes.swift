@@ -1,0 +1,22 @@
+import HitCounter
+import Hummingbird
+
+/// `GET /healthz` (the process answers) and `GET /readyz` (and so does its store).
+struct HealthRoutes: Sendable {
+    let counter: HitCounter
+
+    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
+        router.get("healthz") { _, _ in JSONObject(["status": "ok"]) }
+        router.get("readyz", use: self.ready)
+    }
+
+    @Sendable func ready(request: Request, context: BasicRequestContext) async throws -> JSONObject {
+        do {
+            try await self.counter.ping()
+        } catch {
+            context.logger.debug("not ready", metadata: ["error": "\(error)"])
+            throw RequestError.storeUnavailable("the store is not reachable")
+        }
+        return JSONObject(["status": "ready"])
+    }
+}

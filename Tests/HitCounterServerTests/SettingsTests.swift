@@ -1,0 +1,72 @@
+import Configuration
+import HitCounter
+import Testing
+
+@testable import HitCounterServer
+
+/// Flags win over the environment; a bad value names its flag, its variable and what is expected.
+@Suite struct SettingsTests {
+    func settings(flags: [String: String] = [:], environment: [String: String] = [:]) throws -> ServerSettings {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (name, value) in flags {
+            let setting = try #require(Setting.allCases.first { $0.flag == name })
+            values[AbsoluteConfigKey(setting.key)] = ConfigValue(.string(value), isSecret: false)
+        }
+        return try ServerSettings(config: ConfigReader(providers: [
+            InMemoryProvider(values: values),
+            EnvironmentVariablesProvider(environmentVariables: environment),
+        ]))
+    }
+
+    @Test func defaults() throws {
+        let settings = try self.settings()
+        #expect(settings.hostname == "127.0.0.1")
+        #expect(settings.port == 8080)
+        #expect(settings.store == .redis)
+        #expect(settings.redis.address == .tcp(host: "127.0.0.1", port: 6379))
+        #expect(settings.maxRange == 86_400)
+        #expect(settings.logLevel == .info)
+        #expect(settings.serverName == nil)
+    }
+
+    @Test func readsTheEnvironmentAndLetsFlagsWin() throws {
+        let environment = [
+            "HITCOUNTER_HOSTNAME": "0.0.0.0", "HITCOUNTER_PORT": "9000", "HITCOUNTER_STORE": "memory",
+            "HITCOUNTER_REDIS_URL": "redis://cache:6380/2", "HITCOUNTER_MAX_RANGE": "3600", "HITCOUNTER_LOG_LEVEL": "DEBUG",
+            "HITCOUNTER_REDIS_PASSWORD": "from-secret", "HITCOUNTER_REDIS_TIMEOUT": "0.25", "HITCOUNTER_SERVER_NAME": "pod-a",
+        ]
+        let fromEnvironment = try self.settings(environment: environment)
+        #expect(fromEnvironment.hostname == "0.0.0.0")
+        #expect(fromEnvironment.port == 9000)
+        #expect(fromEnvironment.store == .memory)
+        #expect(fromEnvironment.redis.address == .tcp(host: "cache", port: 6380))
+        #expect(fromEnvironment.redis.database == 2)
+        #expect(fromEnvironment.redis.password == "from-secret")
+        #expect(fromEnvironment.redis.commandTimeout == .milliseconds(250))
+        #expect(fromEnvironment.maxRange == 3600)
+        #expect(fromEnvironment.logLevel == .debug)
+        #expect(fromEnvironment.serverName == "pod-a")
+
+        let flagsWin = try self.settings(flags: ["--port": "9100", "--store": "redis", "--max-range": "60"], environment: environment)
+        #expect(flagsWin.port == 9100)
+        #expect(flagsWin.store == .redis)
+        #expect(flagsWin.maxRange == 60)
+        #expect(flagsWin.hostname == "0.0.0.0")
+    }
+
+    @Test(arguments: [
+        (["--port": "http"], [:], "--port / HITCOUNTER_PORT must be a port number from 0 to 65535"),
+        ([:], ["HITCOUNTER_PORT": "70000"], "--port / HITCOUNTER_PORT must be a port number from 0 to 65535"),
+        (["--store": "postgres"], [:], "--store / HITCOUNTER_STORE must be redis or memory"),
+        (["--max-range": "0"], [:], "--max-range / HITCOUNTER_MAX_RANGE must be a number of seconds from 1 to 31536000"),
+        (["--log-level": "loud"], [:], "--log-level / HITCOUNTER_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical"),
+        (["--redis-url": "redis://:hunter2@h:port"], [:], "--redis-url / HITCOUNTER_REDIS_URL is not usable: the Redis URL has a port that is not a number from 1 to 65535"),
+        (["--redis-timeout": "-1"], [:], "--redis-timeout / HITCOUNTER_REDIS_TIMEOUT must be a number of seconds above 0 and up to 60, such as 0.5"),
+        (["--hostname": ""], [:], "--hostname / HITCOUNTER_HOSTNAME must not be empty"),
+    ] as [([String: String], [String: String], String)])
+    func refusesBadValuesInOneLine(flags: [String: String], environment: [String: String], message: String) throws {
+        let error = #expect(throws: SettingsError.self) { try self.settings(flags: flags, environment: environment) }
+        #expect(error?.description == message)
+        #expect(error.map { !$0.description.contains("hunter2") } ?? false)
+    }
+}

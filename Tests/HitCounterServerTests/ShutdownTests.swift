@@ -1,0 +1,45 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import TestSupport
+import Testing
+
+/// SIGTERM on the real binary: stop accepting, finish what is in flight, close Redis, exit 0.
+@Suite struct ShutdownTests {
+    @Test func sigtermFinishesInFlightRequestsThenExits() async throws {
+        try await withRedisServer { redis in
+            let server = try await ServerProcess(["--redis-url", redis.url, "--redis-timeout", "5"])
+            let client = HTTPClient.shared
+            let base = "http://127.0.0.1:\(server.port)"
+            #expect(try await client.execute(HTTPClientRequest(url: "\(base)/readyz"), timeout: .seconds(5)).status == .ok)
+
+            // Redis stalls for a second, so this hit is in flight when SIGTERM arrives.
+            try redis.stall(milliseconds: 1000)
+            var hit = HTTPClientRequest(url: "\(base)/hit?key=drain")
+            hit.method = .POST
+            let inFlight = Task { try await client.execute(hit, timeout: .seconds(10)) }
+            try await Task.sleep(for: .milliseconds(200))
+            server.process.signal(SIGTERM)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await !server.isListening(), "no new connections once SIGTERM has arrived")
+
+            let response = try await inFlight.value
+            #expect(response.status == .ok, "the in-flight hit is answered, not cut")
+            let body = try await response.body.collect(upTo: 1024)
+            #expect(String(buffer: body) == #"{"key":"drain","count":1}"#)
+
+            #expect(await server.process.wait(timeout: .seconds(10)) != nil, "exits after draining")
+            #expect(server.process.exitCode == 0, "exit status: \(server.log)")
+            // The acknowledged hit is in Redis.
+            #expect(try redis.cli(["--scan", "--pattern", "hc:{drain}:1:*"]).isEmpty == false)
+        }
+    }
+
+    @Test func aBadSettingStopsStartUpWithOneLine() async throws {
+        let process = try ChildProcess(ServerProcess.binary, ["--port", "http"], logFile: "/tmp/hitcounter-bad-setting-\(getpid()).log")
+        #expect(await process.wait(timeout: .seconds(10)) != nil)
+        #expect(process.exitCode != 0)
+        let output = (try? String(contentsOfFile: "/tmp/hitcounter-bad-setting-\(getpid()).log", encoding: .utf8)) ?? ""
+        #expect(output.split(whereSeparator: \.isNewline).first == "Error: --port / HITCOUNTER_PORT must be a port number from 0 to 65535")
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import HitCounter
+import NIOCore
+import TestSupport
+import Testing
+
+/// What only the Redis store does: key layout, expiry, one clock, and surviving Redis's faults.
+@Suite struct RedisHitStoreTests {
+    static let now = WindowTests.now
+
+    @Test func bucketsExpireOnceNoWindowCanReachThem() async throws {
+        try await withRedisServer { redis in
+            let maxRange = 7200
+            let store = RedisHitStore(configuration: redis.configuration, maxRange: maxRange)
+            defer { store.shutdown() }
+            let second = Self.now - 30  // :29 in its minute
+            try await store.hit(key: "ttl", count: 1, at: second)
+            // One key per level, each alive until a window of maxRange can no longer reach it.
+            for (unit, span) in [(1, 60), (60, 3600), (3600, 86_400)] {
+                let sliceStart = second - second % Int64(span)
+                let key = "hc:{ttl}:\(unit):\(sliceStart)"
+                let expected = sliceStart + Int64(span) + Int64(maxRange) - second
+                let ttl = try #require(Int64(try redis.cli(["TTL", key])))
+                #expect((expected - 1)...expected ~= ttl, "TTL of \(key)")
+                #expect(try redis.cli(["ZSCORE", key, "\(second - second % Int64(unit))"]) == "1")
+            }
+            #expect(try redis.cli(["DBSIZE"]) == "3")
+        }
+    }
+
+    @Test func bucketsReallyDisappear() async throws {
+        try await withRedisServer { redis in
+            // maxRange 1 and a hit on the last second of its minute: the seconds bucket lives 2 s.
+            let store = RedisHitStore(configuration: redis.configuration, maxRange: 1)
+            defer { store.shutdown() }
+            let second = Self.now
+            try await store.hit(key: "gone", count: 1, at: second)
+            let key = "hc:{gone}:1:\(second - second % 60)"
+            #expect(try redis.cli(["EXISTS", key]) == "1")
+            try await Task.sleep(for: .milliseconds(2600))
+            #expect(try redis.cli(["EXISTS", key]) == "0")
+        }
+    }
+
+    /// The second of a hit and the now of a read come from Redis's TIME: two replicas agree.
+    @Test func twoReplicasOnOneRedisAgree() async throws {
+        try await withRedisServer { redis in
+            let replicas = (0..<2).map { _ in RedisHitStore(configuration: redis.configuration) }
+            defer { replicas.forEach { $0.shutdown() } }
+            let seconds = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for index in 0..<200 {
+                    group.addTask { try await replicas[index % 2].hit(key: "shared", count: 1 + index % 3, at: nil) }
+                }
+                return try await group.reduce(into: Set<Int64>()) { $0.insert($1) }
+            }
+            let redisNow = try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
+            #expect(seconds.allSatisfy { abs($0 - redisNow) <= 5 }, "seconds come from Redis's clock")
+            let expected = Int64((0..<200).reduce(0) { $0 + 1 + $1 % 3 })
+            for replica in replicas {
+                #expect(try await replica.hits(key: "shared", range: 60, at: nil) == expected)
+            }
+        }
+    }
+
+    @Test func survivesARedisRestartWithoutBeingRestarted() async throws {
+        let redis = try RedisServer()
+        try await redis.start()
+        var configuration = redis.configuration
+        configuration.commandTimeout = .milliseconds(300)
+        configuration.connectTimeout = .milliseconds(300)
+        let store = RedisHitStore(configuration: configuration)
+        defer { store.shutdown() }
+        try await store.hit(key: "restart", count: 1, at: Self.now)
+
+        await redis.stop()
+        let error = await #expect(throws: RedisError.self) { try await store.hit(key: "restart", count: 1, at: Self.now) }
+        #expect(error?.isRetriable == true)
+
+        try await redis.start()
+        let back = ContinuousClock.now
+        var recovered = false
+        while ContinuousClock.now - back < .seconds(2) {
+            if (try? await store.hit(key: "restart", count: 1, at: Self.now)) != nil {
+                recovered = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(recovered, "serves again within 2 s of Redis returning, without a restart")
+        // The first hit went with the old server (no persistence); the new one has only the last.
+        #expect(try await store.hits(key: "restart", range: 60, at: Self.now) == 1)
+        await redis.stop()
+    }
+
+    @Test func aStalledRedisTimesOutAndIsUsedAgainAfterwards() async throws {
+        try await withRedisServer { redis in
+            var configuration = redis.configuration
+            configuration.commandTimeout = .milliseconds(200)
+            configuration.connectTimeout = .milliseconds(200)
+            let store = RedisHitStore(configuration: configuration)
+            defer { store.shutdown() }
+            try await store.ping()
+            try redis.stall(milliseconds: 1000)
+            let started = ContinuousClock.now
+            let error = await #expect(throws: RedisError.self) { try await store.hit(key: "slow", count: 1, at: nil) }
+            #expect(error?.kind == .timeout || error?.kind == .connectionFailed)
+            #expect(ContinuousClock.now - started < .milliseconds(900), "fails within the timeout, not after the stall")
+            try await Task.sleep(for: .milliseconds(1200))  // past the stall and the reconnect delay
+            try await store.hit(key: "slow", count: 1, at: Self.now)
+            #expect(try await store.hits(key: "slow", range: 1, at: Self.now) == 1)
+        }
+    }
+
+    @Test func aFullBacklogIsRefusedAtOnce() async throws {
+        try await withRedisServer { redis in
+            var configuration = redis.configuration
+            configuration.maxPendingCommands = 8
+            configuration.commandTimeout = .seconds(3)
+            let store = RedisHitStore(configuration: configuration)
+            defer { store.shutdown() }
+            try await store.ping()
+            try redis.stall(milliseconds: 500)
+            let results = await withTaskGroup(of: RedisError.Kind?.self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        do {
+                            _ = try await store.hits(key: CounterKey("backlog-\(index)"), range: 60, at: nil)
+                            return nil
+                        } catch let error as RedisError {
+                            return error.kind
+                        } catch {
+                            return .protocolError
+                        }
+                    }
+                }
+                return await group.reduce(into: [RedisError.Kind?]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 == nil }.count == 8, "as many as the backlog holds are answered")
+            #expect(results.filter { $0 == .backlogFull }.count == 32, "the rest are refused, not queued")
+        }
+    }
+
+    @Test func connectsOverAUnixSocketWithAPasswordAndADatabase() async throws {
+        try await withRedisServer(arguments: ["--requirepass", "s3cret"]) { redis in
+            let store = RedisHitStore(configuration: try RedisConfiguration(url: "unix://\(redis.socketPath)?db=3&password=s3cret"))
+            defer { store.shutdown() }
+            try await store.hit(key: "unix", count: 4, at: Self.now)
+            #expect(try await store.hits(key: "unix", range: 60, at: Self.now) == 4)
+            #expect(try redis.cli(["-n", "3", "DBSIZE"]) == "3")
+            #expect(try redis.cli(["-n", "0", "DBSIZE"]) == "0")
+
+            let wrong = RedisHitStore(configuration: try RedisConfiguration(url: "redis://:nope@127.0.0.1:\(redis.port)"))
+            defer { wrong.shutdown() }
+            let error = await #expect(throws: RedisError.self) { try await wrong.ping() }
+            #expect(error?.kind == .handshakeFailed)
+            #expect(error.map { !"\($0)".contains("nope") } ?? false, "the password is never repeated")
+        }
+    }
+
+    @Test func reloadsItsScriptsAfterRedisForgetsThem() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            try await store.hit(key: "flush", count: 1, at: Self.now)
+            try redis.cli(["SCRIPT", "FLUSH"])
+            try await store.hit(key: "flush", count: 2, at: Self.now)
+            #expect(try await store.hits(key: "flush", range: 60, at: Self.now) == 3)
+        }
+    }
+
+    /// A day-long read touches a bounded number of members, whatever the traffic.
+    @Test func aFullDayReadTouchesFewMembers() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            for offset in stride(from: Int64(0), to: 86_400, by: 7) {
+                try await store.hit(key: "day", count: 1, at: Self.now - offset)
+            }
+            try redis.cli(["CONFIG", "RESETSTAT"])
+            #expect(try await store.hits(key: "day", range: 86_400, at: Self.now) == Int64((86_400 + 6) / 7))
+            let stats = try redis.cli(["INFO", "commandstats"])
+            let zmscore = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_zmscore:") }
+            let calls = zmscore.flatMap { $0.split(separator: ",").first?.split(separator: "=").last }.flatMap { Int($0) }
+            #expect(try #require(calls) <= 7, "one ZMSCORE per bucket key: \(String(describing: zmscore))")
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// A program the tests start and signal: redis-server, or the service's own binary.
+///
+/// Spawned with `posix_spawn` and an empty signal mask. Foundation's `Process` passes on the mask of
+/// the thread that starts it, and the test runner's threads block SIGTERM, so a server started that
+/// way ignores a clean shutdown request, which is exactly what these tests need to send.
+public final class ChildProcess: @unchecked Sendable {
+    // @unchecked: `exitStatus` is written only by the owner's wait(), one call at a time.
+    public let pid: pid_t
+    private var exitStatus: Int32?
+
+    /// Starts `executable` with `arguments`; its output goes to `logFile` (or nowhere).
+    public init(_ executable: String, _ arguments: [String], logFile: String? = nil) throws {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var defaultSignals = sigset_t()
+        sigfillset(&defaultSignals)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var files = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&files)
+        defer { posix_spawn_file_actions_destroy(&files) }
+        let output = logFile ?? "/dev/null"
+        posix_spawn_file_actions_addopen(&files, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&files, 1, 2)
+        posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0)
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let status = posix_spawn(&pid, executable, &files, &attributes, argv, environ)
+        guard status == 0 else { throw RedisServerError("cannot start \(executable): \(String(cString: strerror(status)))") }
+        self.pid = pid
+    }
+
+    public func signal(_ signal: Int32) {
+        if self.exitStatus == nil { kill(self.pid, signal) }
+    }
+
+    /// True until the process has exited (and been reaped).
+    public var isRunning: Bool {
+        if self.exitStatus != nil { return false }
+        var status: Int32 = 0
+        if waitpid(self.pid, &status, WNOHANG) == self.pid {
+            self.exitStatus = status
+            return false
+        }
+        return true
+    }
+
+    /// Waits for the process to exit, up to `timeout`; returns its raw wait status, or nil on timeout.
+    @discardableResult
+    public func wait(timeout: Duration = .seconds(10)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while self.isRunning {
+            guard ContinuousClock.now < deadline else { return nil }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return self.exitStatus
+    }
+
+    /// The exit code if the process exited normally.
+    public var exitCode: Int32? {
+        guard let status = self.exitStatus, status & 0x7f == 0 else { return nil }
+        return (status >> 8) & 0xff
+    }
+
+    deinit {
+        if self.isRunning {
+            kill(self.pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(self.pid, &status, 0)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import HitCounter
+
+/// A real `redis-server` for one test, on a free port (or a unix socket), in a temporary directory.
+///
+/// Tests never mock Redis: each starts its own server, so they run in parallel and leave nothing behind.
+public final class RedisServer: @unchecked Sendable {
+    // @unchecked: the process handle is touched only by the test that owns this server, one call at a time.
+    public let port: Int
+    public let directory: URL
+    public let extraArguments: [String]
+    private var process: ChildProcess?
+
+    public var url: String { "redis://127.0.0.1:\(self.port)" }
+    public var socketPath: String { self.directory.appendingPathComponent("redis.sock").path }
+    public var configuration: RedisConfiguration { try! RedisConfiguration(url: self.url) }
+
+    public init(arguments: [String] = []) throws {
+        self.port = try freePort()
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitcounter-redis-\(UUID().uuidString)")
+        self.extraArguments = arguments
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+    }
+
+    /// Starts the server and waits until it answers PING.
+    public func start() async throws {
+        self.process = try ChildProcess(
+            executable("redis-server").path,
+            [
+                "--port", "\(self.port)", "--bind", "127.0.0.1", "--dir", self.directory.path,
+                "--save", "", "--appendonly", "no", "--unixsocket", self.socketPath, "--unixsocketperm", "700",
+            ] + self.extraArguments
+        )
+        for _ in 0..<250 {
+            if (try? self.cli(["PING"])) == "PONG" { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw RedisServerError("redis-server on port \(self.port) did not answer PING within 5 s")
+    }
+
+    /// Stops the server: SIGTERM (a clean shutdown) or SIGKILL (a crash).
+    public func stop(kill: Bool = false) async {
+        guard let process = self.process else { return }
+        self.process = nil
+        process.signal(kill ? SIGKILL : SIGTERM)
+        await process.wait()
+    }
+
+    /// Runs `redis-cli` against this server and returns its trimmed output.
+    @discardableResult
+    public func cli(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = try executable("redis-cli")
+        process.arguments = ["-p", "\(self.port)"] + self.authArguments + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Makes Redis stop answering every client for `milliseconds` (CLIENT PAUSE ... ALL). The stall is in
+    /// effect when this returns, so a test that sends a command next knows it will wait.
+    public func stall(milliseconds: Int) throws {
+        let reply = try self.cli(["CLIENT", "PAUSE", "\(milliseconds)", "ALL"])
+        guard reply == "OK" else { throw RedisServerError("CLIENT PAUSE answered \(reply)") }
+    }
+
+    private var authArguments: [String] {
+        guard let index = self.extraArguments.firstIndex(of: "--requirepass") else { return [] }
+        return ["--no-auth-warning", "-a", self.extraArguments[index + 1]]
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+}
+
+public struct RedisServerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a started Redis, and stops it afterwards.
+public func withRedisServer<T>(arguments: [String] = [], _ body: (RedisServer) async throws -> T) async throws -> T {
+    let server = try RedisServer(arguments: arguments)
+    try await server.start()
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}
+
+public func executable(_ name: String) throws -> URL {
+    for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    throw RedisServerError("\(name) is not installed: run scripts/test, which installs it")
+}
+
+/// A TCP port nothing listens on right now: bind port 0, read the port the kernel chose, close.
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw RedisServerError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw RedisServerError("bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
