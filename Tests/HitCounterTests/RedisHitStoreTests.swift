@@ -185,3 +185,17 @@ import Testing
         }
     }
 }
+
+extension RedisHitStoreTests {
+    /// A full Redis (maxmemory, noeviction) refuses writes with OOM: a passing state, so retriable (503).
+    @Test func aFullRedisIsAPassingRefusal() async throws {
+        try await withRedisServer(arguments: ["--maxmemory", "1", "--maxmemory-policy", "noeviction"]) { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            let error = await #expect(throws: RedisError.self) { try await store.hit(key: "full", count: 1, at: nil) }
+            #expect(error?.kind == .refused)
+            #expect(error?.isRetriable == true)
+            #expect(try await store.hits(key: "full", range: 60, at: nil) == 0, "reads still work")
+        }
+    }
+}

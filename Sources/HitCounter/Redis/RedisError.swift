@@ -12,6 +12,8 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         case timeout
         /// Too many commands are already waiting for Redis; this one was refused at once.
         case backlogFull
+        /// Redis refused for now: out of memory, loading its data, busy with a script, a read-only replica.
+        case refused
         /// Redis answered with an error reply.
         case replyError
         /// The bytes from Redis were not valid RESP, or a reply had an unexpected shape.
@@ -35,7 +37,12 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let backlogFull = RedisError(.backlogFull, "too many commands waiting for Redis")
     public static let shutdown = RedisError(.shutdown, "the Redis client is shut down")
     static func connectionFailed(_ message: String) -> RedisError { RedisError(.connectionFailed, message) }
-    static func replyError(_ message: String) -> RedisError { RedisError(.replyError, message) }
+    /// An error reply: `refused` when it names a passing server state, `replyError` otherwise.
+    static func replyError(_ message: String) -> RedisError {
+        let passing = ["OOM", "LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"]
+        let code = message.prefix { $0 != " " }
+        return RedisError(passing.contains(String(code)) ? .refused : .replyError, message)
+    }
     static func protocolError(_ message: String) -> RedisError { RedisError(.protocolError, message) }
     static func handshakeFailed(_ message: String) -> RedisError { RedisError(.handshakeFailed, message) }
 
@@ -43,7 +50,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     /// the request may succeed if tried again later, so the HTTP layer answers 503 with Retry-After.
     public var isRetriable: Bool {
         switch self.kind {
-        case .connectionFailed, .connectionClosed, .timeout, .backlogFull, .shutdown, .protocolError, .handshakeFailed: true
+        case .connectionFailed, .connectionClosed, .timeout, .backlogFull, .shutdown, .protocolError, .handshakeFailed, .refused: true
         case .replyError: false
         }
     }
