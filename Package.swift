@@ -70,6 +70,10 @@ let package = Package(
             dependencies: ["HitCounter", "TestSupport"]
         ),
         .testTarget(
+            name: "HitCounterLoadTests",
+            dependencies: ["HitCounterLoad", "TestSupport", "HitCounter"]
+        ),
+        .testTarget(
             name: "HitCounterServerTests",
             dependencies: [
                 "HitCounterServer",

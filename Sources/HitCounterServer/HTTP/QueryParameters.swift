@@ -1,3 +1,5 @@
+import Foundation
+
 /// A request's query, decoded strictly: percent-escapes must be valid, values must be UTF-8, and a
 /// name may appear once. Hummingbird's `queryParameters` is lenient on all three, so bad input would
 /// pass unnoticed; here each problem becomes a 400 that names the parameter.
@@ -28,29 +30,6 @@ struct QueryParameters {
     /// Decodes `%XX` escapes and `+` (a space, in form encoding); nil if an escape is broken or the
     /// bytes are not UTF-8.
     private static func decode(_ encoded: some Collection<UInt8>) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(encoded.count)
-        var iterator = encoded.makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "+"):
-                bytes.append(UInt8(ascii: " "))
-            case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
-                bytes.append(high << 4 | low)
-            default:
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        String(decoding: encoded, as: UTF8.self).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 }

@@ -1,0 +1,87 @@
+import NIOCore
+
+/// The bytes of every request a run may send to one target, prepared before it starts.
+///
+/// A request is a fixed head, then the key (for `hit` and `hits`), then a fixed tail:
+/// `POST /hit?key=` + `k3` + `&count=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 0\r\n\r\n`.
+/// Writing one is three copies into a buffer; nothing is formatted per request except the key number.
+struct RequestTemplates {
+    // ByteBuffers rather than byte arrays: appending one is a plain copy, with no generic sequence code.
+    private struct Template {
+        let head: ByteBuffer
+        /// One per `--range` for `hits`; one otherwise.
+        let tails: [ByteBuffer]
+        let usesKey: Bool
+    }
+
+    private enum Keys {
+        case single(ByteBuffer)
+        case numbered(prefix: ByteBuffer, count: UInt64)
+    }
+
+    /// Indexed like `RequestMix.entries`.
+    private let templates: [Template]
+    private let keys: Keys
+
+    init(target: LoadTarget, mix: RequestMix, keys: KeySet, ranges: [Int], count: Int) {
+        let headers = " HTTP/1.1\r\nHost: \(target.hostHeader)\r\n"
+        self.templates = mix.entries.map { entry in
+            let path = target.pathPrefix + entry.operation.path
+            switch entry.operation {
+            case .hit:
+                return Template(
+                    head: ByteBuffer(string: "POST \(path)?key="),
+                    tails: [ByteBuffer(string: "&count=\(count)\(headers)Content-Length: 0\r\n\r\n")],
+                    usesKey: true
+                )
+            case .hits:
+                return Template(
+                    head: ByteBuffer(string: "GET \(path)?key="),
+                    tails: ranges.map { ByteBuffer(string: "&range=\($0)\(headers)\r\n") },
+                    usesKey: true
+                )
+            case .healthz, .readyz:
+                return Template(head: ByteBuffer(string: "GET \(path)\(headers)\r\n"), tails: [ByteBuffer()], usesKey: false)
+            }
+        }
+        switch keys {
+        case .single(let key): self.keys = .single(ByteBuffer(bytes: Self.percentEncoded(key)))
+        case .numbered(let prefix, let count): self.keys = .numbered(prefix: ByteBuffer(bytes: Self.percentEncoded(prefix)), count: UInt64(count))
+        }
+    }
+
+    /// Appends one request of mix entry `entry` to `buffer`, with a key and a range chosen by `random`.
+    @inline(__always)
+    func write(entry: Int, random: inout SplitMix64, into buffer: inout ByteBuffer) {
+        let template = self.templates[entry]
+        buffer.writeImmutableBuffer(template.head)
+        if template.usesKey {
+            switch self.keys {
+            case .single(let key):
+                buffer.writeImmutableBuffer(key)
+            case .numbered(let prefix, let count):
+                buffer.writeImmutableBuffer(prefix)
+                // A short decimal string is stored inline: no allocation.
+                buffer.writeString(String(random.next() % count))
+            }
+        }
+        let tails = template.tails
+        buffer.writeImmutableBuffer(tails.count == 1 ? tails[0] : tails[Int(random.next() % UInt64(tails.count))])
+    }
+
+    /// The key as a query value: everything but unreserved characters as %XX.
+    static func percentEncoded(_ text: String) -> [UInt8] {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                bytes.append(byte)
+            default:
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return bytes
+    }
+}

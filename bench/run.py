@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""HitCounter benchmark: the service's figures beside the ceilings measured in the same run.
+
+    bench/run              (builds release binaries, starts its own Redis, service and nginx)
+    bench/run --quick      (shorter runs, for a smoke test)
+
+Every figure is printed with its ratio to the ceiling it is bounded by and the target it must meet,
+then written to bench/results/<date>-<cores>c<memory>g.{md,json}. Traffic goes to 127.0.0.1 only,
+every run is bounded in time or count.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def build(product):
+    print(f"building {product} (release)", flush=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
+    bin_path = run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT).strip()
+    return os.path.join(bin_path, product)
+
+
+def wait_for(check, what, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not come up")
+
+
+def http_ok(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        return s.recv(64).startswith(b"HTTP/1.1 2")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = tempfile.mkdtemp(prefix="hitcounter-bench-")
+        self.processes = []
+        self.rows = []
+        self.raw = {}
+        self.duration = "3s" if args.quick else "10s"
+
+    def start(self, cmd, **kw):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "stderr.log"), "a"), **kw)
+        self.processes.append(p)
+        return p
+
+    def close(self):
+        for p in reversed(self.processes):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def load(self, name, port, *options, duration=None, requests=None):
+        """Runs hitcounter-load and returns its JSON report."""
+        out = os.path.join(self.work, f"{name}.json")
+        cmd = [self.loader, "--url", f"http://127.0.0.1:{port}", "--quiet", "--json", out, *options]
+        cmd += ["--requests", str(requests)] if requests else ["--duration", duration or self.duration]
+        print(f"  {name}: {' '.join(cmd[1:])}", flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            report = json.load(f)
+        self.raw[name] = report
+        return report
+
+    def row(self, figure, value, unit, ceiling=None, ceiling_value=None, target=None, passed=None):
+        ratio = f"{value / ceiling_value:.2f}" if ceiling_value else ""
+        self.rows.append({"figure": figure, "value": value, "unit": unit, "ceiling": ceiling or "",
+                          "ratio": ratio, "target": target or "", "met": "" if passed is None else ("yes" if passed else "NO")})
+
+    def main(self):
+        args = self.args
+        self.server_binary = build("HitCounterServer")
+        self.loader = build("hitcounter-load")
+        connections = ["--connections", str(args.connections)]
+
+        redis_port = free_port()
+        self.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.work])
+        wait_for(lambda: run(["redis-cli", "-p", str(redis_port), "ping"]).strip() == "PONG", "redis")
+
+        print("ceilings", flush=True)
+        zincrby = {}
+        for depth in (1, 16):
+            out = run(["redis-benchmark", "-p", str(redis_port), "-n", "200000" if not args.quick else "50000", "-c", "50",
+                       "-P", str(depth), "-q", "ZINCRBY", "bench", "1", "member"])
+            zincrby[depth] = float(re.search(r"([\d.]+) requests per second", out).group(1))
+        run(["redis-cli", "-p", str(redis_port), "FLUSHALL"])
+
+        port = free_port()
+        server = self.start([self.server_binary, "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}", "--log-level", "warning"])
+        wait_for(lambda: http_ok(port, "/readyz"), "HitCounterServer")
+
+        healthz = self.load("healthz", port, *connections, "--mix", "healthz=100")["requests_per_second"]
+        nginx = None
+        if shutil.which("nginx"):
+            nginx = self.nginx_ceiling(connections)
+
+        print("the service", flush=True)
+        hit_one = self.load("hit-1-key", port, *connections, "--mix", "hit=100")
+        hit_many = self.load("hit-10000-keys", port, *connections, "--mix", "hit=100", "--keys", "10000")
+        hits_60 = self.load("hits-range-60", port, *connections, "--mix", "hits=100", "--range", "60")
+        hits_day = self.load("hits-range-86400", port, *connections, "--mix", "hits=100", "--range", "86400")
+        hits_day_alone = self.load("hits-range-86400-alone", port, "--connections", "1", "--mix", "hits=100", "--range", "86400")
+        open_loop = self.load("open-loop-10000", port, "--connections", "32", "--rate", "10000", "--mix", "hit=100", "--keys", "100")
+
+        print("memory", flush=True)
+        million = 1_000_000 if not args.quick else 100_000
+        before = rss_kib(server.pid)
+        self.load("one-million-hits", port, *connections, "--mix", "hit=100", "--keys", "1000", requests=million)
+        after = rss_kib(server.pid)
+        per_counter_hour = self.redis_memory_per_counter_hour(redis_port)
+
+        h = "GET /healthz (same server)"
+        self.row("GET /healthz, no Redis", healthz, "req/s", "ceiling")
+        if nginx:
+            self.row("nginx returning 204", nginx, "req/s", "ceiling")
+        self.row("redis-benchmark ZINCRBY, one at a time", zincrby[1], "op/s", "ceiling")
+        self.row("redis-benchmark ZINCRBY, pipelined 16", zincrby[16], "op/s", "reference")
+        self.row("POST /hit, 1 key", hit_one["requests_per_second"], "req/s", h, healthz, ">= 0.85", hit_one["requests_per_second"] >= 0.85 * healthz and hit_one["errors"] == 0)
+        self.row("POST /hit, 10000 keys", hit_many["requests_per_second"], "req/s", h, healthz, ">= 0.85", hit_many["requests_per_second"] >= 0.85 * healthz and hit_many["errors"] == 0)
+        self.row("GET /hits?range=60", hits_60["requests_per_second"], "req/s", h, healthz, ">= 0.8", hits_60["requests_per_second"] >= 0.8 * healthz and hits_60["errors"] == 0)
+        self.row("GET /hits?range=86400", hits_day["requests_per_second"], "req/s", h, healthz)
+        p99_day = hits_day_alone["latency_ms"]["p99"]
+        self.row("GET /hits?range=86400 p99, no other load", p99_day, "ms", target="< 5", passed=p99_day < 5 and hits_day_alone["errors"] == 0)
+        p99_open = open_loop["latency_ms"]["p99"]
+        self.row("open loop 10000 req/s POST /hit: achieved", open_loop["requests_per_second"], "req/s")
+        self.row("open loop 10000 req/s POST /hit: p99", p99_open, "ms", target="< 5, no errors", passed=p99_open < 5 and open_loop["errors"] == 0)
+        self.row(f"server RSS after {million} hits", after / 1024, "MiB", target="< 64", passed=after / 1024 < 64)
+        self.row("server RSS before them", before / 1024, "MiB")
+        self.row("Redis memory per counter, 1 hit/s for an hour", per_counter_hour / 1024, "KiB", target="bounded by range")
+        self.report(healthz)
+
+    def nginx_ceiling(self, connections):
+        port = free_port()
+        conf = os.path.join(self.work, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent(f"""\
+                worker_processes 1;
+                pid {self.work}/nginx.pid;
+                error_log {self.work}/nginx-error.log;
+                daemon off;
+                events {{ worker_connections 4096; }}
+                http {{
+                    access_log off;
+                    client_body_temp_path {self.work}/body; proxy_temp_path {self.work}/proxy;
+                    fastcgi_temp_path {self.work}/fastcgi; uwsgi_temp_path {self.work}/uwsgi; scgi_temp_path {self.work}/scgi;
+                    server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}
+                }}"""))
+        p = self.start(["nginx", "-p", self.work, "-c", conf])
+        wait_for(lambda: http_ok(port, "/healthz"), "nginx")
+        rps = self.load("nginx-204", port, *connections, "--mix", "healthz=100")["requests_per_second"]
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+        return rps
+
+    def redis_memory_per_counter_hour(self, redis_port):
+        """One hit per second for an hour on 100 counters, with driven time, through the service's own
+        hit script (read from its source, so the figure is for the layout that ships)."""
+        source = open(os.path.join(ROOT, "Sources/HitCounter/Store/HitScripts.swift")).read()
+        blocks = re.findall(r'"""\n(.*?)\n\s*"""', source, re.S)
+        script = textwrap.dedent(blocks[0]) + "\n" + textwrap.dedent(blocks[1])
+        cli = ["redis-cli", "-p", str(redis_port)]
+        run(cli + ["FLUSHALL"])
+        sha = run(cli + ["SCRIPT", "LOAD", script]).strip()
+        used = lambda: int(re.search(r"used_memory:(\d+)", run(cli + ["INFO", "memory"])).group(1))
+        base = used()
+        counters = 100
+        start = int(time.time()) - 3600
+        commands = []
+        for c in range(counters):
+            for t in range(start, start + 3600):
+                args = ["EVALSHA", sha, "1", f"hc:{{bench-{c}}}", "1", "86400", str(t)]
+                commands.append(f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args))
+        subprocess.run(cli + ["--pipe"], input="".join(commands), text=True, check=True, capture_output=True)
+        self.raw["redis_keys_per_counter"] = int(run(cli + ["DBSIZE"]).strip()) / counters
+        return (used() - base) / counters
+
+    def report(self, healthz):
+        cores = os.cpu_count()
+        memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+        today = datetime.date.today().isoformat()
+        lines = [f"# HitCounter benchmark, {today}", "",
+                 f"Machine: {cores} cores, {memory} GiB, {os.uname().sysname} {os.uname().release}; "
+                 f"load tool, service and Redis on the same machine, `{self.args.connections}` connections, {self.duration} a run.", "",
+                 "| figure | value | unit | ceiling | ratio | target | met |", "| --- | ---: | --- | --- | ---: | --- | --- |"]
+        for r in self.rows:
+            value = f"{r['value']:.0f}" if r["value"] >= 100 else f"{r['value']:.2f}"
+            lines.append(f"| {r['figure']} | {value} | {r['unit']} | {r['ceiling']} | {r['ratio']} | {r['target']} | {r['met']} |")
+        text = "\n".join(lines) + "\n"
+        print()
+        print(text)
+        if not self.args.no_write:
+            os.makedirs(os.path.join(ROOT, "bench/results"), exist_ok=True)
+            stem = os.path.join(ROOT, "bench/results", f"{today}-{cores}c{memory}g")
+            with open(stem + ".md", "w") as f:
+                f.write(text)
+            with open(stem + ".json", "w") as f:
+                json.dump({"date": today, "cores": cores, "memory_gib": memory, "rows": self.rows, "runs": self.raw}, f, indent=1)
+            print(f"written to {stem}.md and .json")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true", help="print only, write nothing to bench/results")
+    bench = Bench(parser.parse_args())
+    try:
+        bench.main()
+    finally:
+        bench.close()
+
+
+if __name__ == "__main__":
+    main()
