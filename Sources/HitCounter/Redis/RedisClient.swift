@@ -62,20 +62,37 @@ final class RedisClient: Sendable {
         try await self.send(command).get()
     }
 
-    /// Runs a loaded script. An error reply from the script is thrown as `replyError`.
+    /// Runs a loaded script. An error reply from the script is thrown as `replyError` (or `refused`).
     func evaluate(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
         let tail = [RedisArgument(keys.count)] + keys + arguments
-        return self.connected().flatMap { connected in
-            let evalsha = RedisCommand("EVALSHA", [RedisArgument(connected.digests[script.index])] + tail)
-            return connected.connection.send(evalsha).flatMap { reply in
-                if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-                    return connected.connection.send(RedisCommand("EVAL", [RedisArgument(script.source)] + tail))
+        if let connected = self.activeConnection() {
+            return Self.evaluate(script, tail: tail, on: connected)
+        }
+        return self.connected().flatMap { Self.evaluate(script, tail: tail, on: $0) }
+    }
+
+    private static func evaluate(_ script: RedisScript, tail: [RedisArgument], on connected: Connected) -> EventLoopFuture<RESPValue> {
+        let connection = connected.connection
+        let promise = connection.channel.eventLoop.makePromise(of: RESPValue.self)
+        connection.send(RedisCommand("EVALSHA", [RedisArgument(connected.digests[script.index])] + tail)).whenComplete { result in
+            switch result {
+            case .success(.error(let message)) where message.hasPrefix("NOSCRIPT"):
+                // Redis lost its script cache (SCRIPT FLUSH, or a restart we have not noticed): EVAL reloads it.
+                connection.send(RedisCommand("EVAL", [RedisArgument(script.source)] + tail)).whenComplete { result in
+                    Self.complete(promise, with: result)
                 }
-                return connected.connection.channel.eventLoop.makeSucceededFuture(reply)
+            default:
+                Self.complete(promise, with: result)
             }
-        }.flatMapThrowing { reply in
-            if case .error(let message) = reply { throw RedisError.replyError(message) }
-            return reply
+        }
+        return promise.futureResult
+    }
+
+    private static func complete(_ promise: EventLoopPromise<RESPValue>, with result: Result<RESPValue, any Error>) {
+        switch result {
+        case .success(.error(let message)): promise.fail(RedisError.replyError(message))
+        case .success(let reply): promise.succeed(reply)
+        case .failure(let error): promise.fail(error)
         }
     }
 
@@ -105,6 +122,14 @@ final class RedisClient: Sendable {
         case wait(EventLoopFuture<Connected>)
         case connect(EventLoopPromise<Connected>)
         case fail(RedisError)
+    }
+
+    /// The live connection, if there is one: the common case, without building a future.
+    private func activeConnection() -> Connected? {
+        self.state.withLock { state in
+            guard case .connected(let connected) = state, connected.connection.isActive else { return nil }
+            return connected
+        }
     }
 
     private func connected() -> EventLoopFuture<Connected> {

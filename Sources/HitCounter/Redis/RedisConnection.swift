@@ -28,8 +28,13 @@ final class RedisConnection: Sendable {
         return EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: eventLoop)
     }
 
+    /// Sends one command; the hot path, with one promise and no combined future.
     func send(_ command: RedisCommand) -> EventLoopFuture<RESPValue> {
-        self.send([command]).map { $0[0] }
+        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
+        let written = self.channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in promise.fail(RedisError.connectionClosed) }
+        self.channel.writeAndFlush(RedisRequest(commands: [command], promises: [promise]), promise: written)
+        return promise.futureResult
     }
 
     func close() {
@@ -59,7 +64,8 @@ final class RedisConnection: Sendable {
         let connected: EventLoopFuture<any Channel>
         switch configuration.address {
         case .tcp(let host, let port):
-            connected = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1).connect(host: host, port: port)
+            // ClientBootstrap already sets TCP_NODELAY, which matters here: replies must not wait for Nagle.
+            connected = bootstrap.connect(host: host, port: port)
         case .unixSocket(let path):
             connected = bootstrap.connect(unixDomainSocketPath: path)
         }
