@@ -3,6 +3,7 @@ import HitCounter
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 /// The store named by the settings.
@@ -16,8 +17,13 @@ func makeStore(_ settings: ServerSettings, logger: Logger) -> any HitStore {
 }
 
 /// The service: routes over a counter, with the store closed after the server has drained.
-func buildApplication(_ settings: ServerSettings, store: any HitStore, logger: Logger) -> some ApplicationProtocol {
-    let router = buildRouter(counter: HitCounter(store: store), serverName: settings.serverName)
+func buildApplication(
+    _ settings: ServerSettings,
+    store: any HitStore,
+    metrics: PrometheusCollectorRegistry?,
+    logger: Logger
+) -> some ApplicationProtocol {
+    let router = buildRouter(counter: HitCounter(store: store), serverName: settings.serverName, metrics: metrics)
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.hostname, port: settings.port), serverName: "HitCounter"),
@@ -27,20 +33,31 @@ func buildApplication(_ settings: ServerSettings, store: any HitStore, logger: L
     )
 }
 
-/// The routes, on their own so tests build exactly the service's router.
-func buildRouter(counter: HitCounter, serverName: String? = nil) -> Router<BasicRequestContext> {
+/// The routes, on their own so tests build exactly the service's router. `GET /metrics` exists when
+/// a registry is given.
+func buildRouter(counter: HitCounter, serverName: String? = nil, metrics: PrometheusCollectorRegistry? = nil) -> Router<BasicRequestContext> {
     let router = Router()
+    // Outermost first: the instance's name goes on every answer, errors included; metrics see the
+    // final status, after errors became answers. Their labels are bounded: the matched route (or
+    // NotFound), the method (NIO's parser accepts only the registered methods), the status.
     if let serverName {
         router.add(middleware: ServedByMiddleware(name: serverName))
+    }
+    if metrics != nil {
+        router.add(middleware: MetricsMiddleware())
     }
     router.add(middleware: ErrorMiddleware(allowedMethods: [
         "/hit": [.post],
         "/hits": [.get, .head],
         "/healthz": [.get, .head],
         "/readyz": [.get, .head],
+        "/metrics": [.get, .head],
     ]))
     HitRoutes(counter: counter).addRoutes(to: router)
     HealthRoutes(counter: counter).addRoutes(to: router)
+    if let metrics {
+        MetricsRoutes(registry: metrics).addRoutes(to: router)
+    }
     return router
 }
 

@@ -45,8 +45,9 @@ struct HitCounterServer: AsyncParsableCommand {
             "starting",
             metadata: ["store": "\(settings.store.rawValue)", "redis.address": "\(settings.redis)", "max_range": "\(settings.maxRange)"]
         )
+        let metrics = MetricsRoutes.bootstrap()
         let store = makeStore(settings, logger: logger)
-        try await buildApplication(settings, store: store, logger: logger).runService()
+        try await buildApplication(settings, store: store, metrics: metrics, logger: logger).runService()
     }
 
     /// Flags first, then the environment.

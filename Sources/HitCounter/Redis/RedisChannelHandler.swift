@@ -49,6 +49,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             return
         }
         guard self.waiting.count + request.commands.count <= self.maxPending else {
+            RedisMetrics.errors(.backlogFull).increment(by: request.commands.count)
             request.promises.forEach { $0.fail(RedisError.backlogFull) }
             promise?.succeed()
             return
@@ -73,6 +74,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private func flushNow(context: ChannelHandlerContext) {
         self.flushRequested = false
         self.inFlight = self.waiting.count
+        RedisMetrics.roundTrips.increment()
+        RedisMetrics.batchSize.record(self.inFlight)
         context.flush()
     }
 
@@ -133,6 +136,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.waiting.removeAll()
         self.inFlight = 0
         self.flushRequested = false
+        if !failed.isEmpty { RedisMetrics.errors(error.kind).increment(by: failed.count) }
         for entry in failed { entry.promise.fail(error) }
         context.close(promise: nil)
     }

@@ -182,9 +182,11 @@ final class RedisClient: Sendable {
                         promise.fail(RedisError.shutdown)
                         return
                     }
+                    RedisMetrics.connects("success").increment()
                     self.logger.info("connected to Redis", metadata: ["redis.address": "\(self.configuration)"])
                     promise.succeed(connected)
                 case .failure(let error):
+                    RedisMetrics.connects("failure").increment()
                     self.logger.warning(
                         "cannot connect to Redis",
                         metadata: ["redis.address": "\(self.configuration)", "redis.error": "\(error)"]

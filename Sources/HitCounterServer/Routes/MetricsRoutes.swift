@@ -1,0 +1,35 @@
+import Hummingbird
+import Metrics
+import Prometheus
+
+/// `GET /metrics`: everything recorded through swift-metrics, in the Prometheus text format.
+struct MetricsRoutes: Sendable {
+    let registry: PrometheusCollectorRegistry
+
+    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: self.registry.emitToBuffer()))
+            )
+        }
+    }
+
+    /// Bootstraps swift-metrics with Prometheus, once per process, and returns the registry to expose.
+    static func bootstrap() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Hummingbird names its metrics with dots (hb.requests); Prometheus names take [a-zA-Z0-9_:].
+        factory.nameAndLabelSanitizer = { name, labels in
+            (Self.sanitized(name), labels.map { (Self.sanitized($0.0), $0.1) })
+        }
+        factory.valueHistogramBuckets["hitcounter_redis_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    private static func sanitized(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
+    }
+}
