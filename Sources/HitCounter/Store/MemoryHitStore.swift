@@ -19,6 +19,7 @@ public final class MemoryHitStore: HitStore {
         self.maxRange = maxRange
     }
 
+    @discardableResult
     public func hit(key: CounterKey, count: Int, at second: Int64?) async throws -> Int64 {
         let wallClock = Self.currentSecond()
         let now = second ?? wallClock

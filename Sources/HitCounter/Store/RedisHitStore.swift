@@ -48,6 +48,7 @@ public final class RedisHitStore: HitStore {
         }
     }
 
+    @discardableResult
     public func hit(key: CounterKey, count: Int, at second: Int64?) async throws -> Int64 {
         try await self.coalescer.hit(HitCoalescer.Target(key: key, second: second), count: count)
     }
