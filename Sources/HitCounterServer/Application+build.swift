@@ -23,7 +23,7 @@ func buildApplication(
     metrics: PrometheusCollectorRegistry?,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = buildRouter(counter: HitCounter(store: store), serverName: settings.serverName, metrics: metrics)
+    let router = buildRouter(counter: HitCounter(store: store), serverName: settings.serverName, tokens: settings.tokens, metrics: metrics)
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.hostname, port: settings.port), serverName: "HitCounter"),
@@ -35,7 +35,12 @@ func buildApplication(
 
 /// The routes, on their own so tests build exactly the service's router. `GET /metrics` exists when
 /// a registry is given.
-func buildRouter(counter: HitCounter, serverName: String? = nil, metrics: PrometheusCollectorRegistry? = nil) -> Router<BasicRequestContext> {
+func buildRouter(
+    counter: HitCounter,
+    serverName: String? = nil,
+    tokens: AccessTokens = AccessTokens(),
+    metrics: PrometheusCollectorRegistry? = nil
+) -> Router<BasicRequestContext> {
     let router = Router()
     // Outermost first: the instance's name goes on every answer, errors included; metrics see the
     // final status, after errors became answers. Their labels are bounded: the matched route (or
@@ -53,6 +58,7 @@ func buildRouter(counter: HitCounter, serverName: String? = nil, metrics: Promet
         "/readyz": [.get, .head],
         "/metrics": [.get, .head],
     ]))
+    router.add(middleware: AuthMiddleware(tokens: tokens))
     HitRoutes(counter: counter).addRoutes(to: router)
     HealthRoutes(counter: counter).addRoutes(to: router)
     if let metrics {

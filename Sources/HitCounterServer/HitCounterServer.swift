@@ -23,6 +23,10 @@ struct HitCounterServer: AsyncParsableCommand {
     @Option(help: "The longest window in seconds (HITCOUNTER_MAX_RANGE, default 86400).") var maxRange: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (HITCOUNTER_LOG_LEVEL, default info).") var logLevel: String?
     @Option(help: "Name sent in an X-Served-By header on every response (HITCOUNTER_SERVER_NAME, default none).") var serverName: String?
+    @Option(help: "File holding the bearer token for POST /hit (HITCOUNTER_WRITE_TOKEN_FILE, or the token in HITCOUNTER_WRITE_TOKEN).")
+    var writeTokenFile: String?
+    @Option(help: "File holding the bearer token for GET /hits (HITCOUNTER_READ_TOKEN_FILE, or the token in HITCOUNTER_READ_TOKEN).")
+    var readTokenFile: String?
 
     func run() async throws {
         let settings: ServerSettings
@@ -55,6 +59,7 @@ struct HitCounterServer: AsyncParsableCommand {
         let flags: [(Setting, String?)] = [
             (.hostname, self.hostname), (.port, self.port), (.store, self.store), (.redisURL, self.redisUrl),
             (.redisTimeout, self.redisTimeout), (.maxRange, self.maxRange), (.logLevel, self.logLevel), (.serverName, self.serverName),
+            (.writeTokenFile, self.writeTokenFile), (.readTokenFile, self.readTokenFile),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let setting, let value?) in flags {
@@ -62,7 +67,7 @@ struct HitCounterServer: AsyncParsableCommand {
         }
         return ConfigReader(providers: [
             InMemoryProvider(name: "flags", values: values),
-            EnvironmentVariablesProvider(secretsSpecifier: .specific([Setting.redisPassword.environmentVariable])),
+            EnvironmentVariablesProvider(secretsSpecifier: .specific(Set(Setting.allCases.filter(\.isSecret).map(\.environmentVariable)))),
         ])
     }
 }

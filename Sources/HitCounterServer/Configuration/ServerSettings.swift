@@ -1,4 +1,5 @@
 import Configuration
+import Foundation
 import HitCounter
 import Logging
 
@@ -21,6 +22,9 @@ struct ServerSettings: Sendable {
     /// Names this instance in an `X-Served-By` header, so a load test can see how a balancer spreads
     /// requests. No header when nil.
     var serverName: String?
+    /// Bearer tokens: with one set, `POST /hit` (write) or `GET /hits` (read, which the write token also
+    /// opens) needs it. From the environment or a file, never a flag, never logged.
+    var tokens = AccessTokens()
 
     init() {}
 
@@ -75,6 +79,21 @@ struct ServerSettings: Sendable {
         if let name = read(.serverName) {
             self.serverName = name.isEmpty ? nil : name
         }
+        self.tokens.write = try Self.token(read(.writeToken), file: read(.writeTokenFile), setting: .writeToken, fileSetting: .writeTokenFile)
+        self.tokens.read = try Self.token(read(.readToken), file: read(.readTokenFile), setting: .readToken, fileSetting: .readTokenFile)
+    }
+
+    /// A token from its variable or from a file (trailing newline dropped); at least 16 bytes.
+    private static func token(_ value: String?, file: String?, setting: Setting, fileSetting: Setting) throws(SettingsError) -> [UInt8]? {
+        var token = value
+        if let file {
+            guard token == nil else { throw SettingsError(fileSetting, "and \(setting.environmentVariable) are both set; keep one") }
+            guard let data = FileManager.default.contents(atPath: file) else { throw SettingsError(fileSetting, "names a file that cannot be read") }
+            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let token else { return nil }
+        guard token.utf8.count >= 16 else { throw SettingsError(setting, "must be at least 16 bytes long") }
+        return Array(token.utf8)
     }
 }
 
@@ -89,6 +108,10 @@ enum Setting: String, CaseIterable, Sendable {
     case maxRange
     case logLevel
     case serverName
+    case writeToken
+    case writeTokenFile
+    case readToken
+    case readTokenFile
 
     /// `hitcounter.maxRange`: swift-configuration reads it from `HITCOUNTER_MAX_RANGE`.
     var key: ConfigKey { ["hitcounter", self.rawValue] }
@@ -107,7 +130,7 @@ enum Setting: String, CaseIterable, Sendable {
     }
 
     /// Never logged; read from the environment only, since flags show in `ps`.
-    var isSecret: Bool { self == .redisPassword }
+    var isSecret: Bool { self == .redisPassword || self == .writeToken || self == .readToken }
 }
 
 /// A setting that stops start-up: `--port / HITCOUNTER_PORT must be a port number from 0 to 65535`.
