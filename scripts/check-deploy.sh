@@ -91,7 +91,7 @@ validate_manifests() {
 step "yamllint" yamllint --strict -c .yamllint.yaml k8s .yamllint.yaml
 step "kubernetes-validate --strict" validate_manifests
 step "hadolint" hadolint --failure-threshold style Dockerfile
-step "shellcheck" shellcheck scripts/check-deploy.sh scripts/run scripts/test scripts/install-deps .ci/run scripts/cluster scripts/podman-kube-test bench/run
+step "shellcheck" shellcheck scripts/check-deploy.sh scripts/run scripts/test scripts/install-deps .ci/run scripts/cluster scripts/podman-kube-test scripts/api-test bench/run
 step "check-k8s.py" python3 scripts/check-k8s.py
 step "check-k8s.py --self-test" python3 scripts/check-k8s.py --self-test
 
