@@ -21,9 +21,16 @@ func buildApplication(
     _ settings: ServerSettings,
     store: any HitStore,
     metrics: PrometheusCollectorRegistry?,
+    drain: DrainState,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = buildRouter(counter: HitCounter(store: store), serverName: settings.serverName, tokens: settings.tokens, metrics: metrics)
+    let router = buildRouter(
+        counter: HitCounter(store: store),
+        serverName: settings.serverName,
+        tokens: settings.tokens,
+        metrics: metrics,
+        drain: drain
+    )
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.hostname, port: settings.port), serverName: "HitCounter"),
@@ -39,7 +46,8 @@ func buildRouter(
     counter: HitCounter,
     serverName: String? = nil,
     tokens: AccessTokens = AccessTokens(),
-    metrics: PrometheusCollectorRegistry? = nil
+    metrics: PrometheusCollectorRegistry? = nil,
+    drain: DrainState = DrainState()
 ) -> Router<BasicRequestContext> {
     let router = Router()
     // Outermost first: the instance's name goes on every answer, errors included; metrics see the
@@ -60,7 +68,7 @@ func buildRouter(
     ]))
     router.add(middleware: AuthMiddleware(tokens: tokens))
     HitRoutes(counter: counter).addRoutes(to: router)
-    HealthRoutes(counter: counter).addRoutes(to: router)
+    HealthRoutes(counter: counter, drain: drain).addRoutes(to: router)
     if let metrics {
         MetricsRoutes(registry: metrics).addRoutes(to: router)
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Configuration
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import NIOCore
 import NIOPosix
 
@@ -23,6 +24,8 @@ struct HitCounterServer: AsyncParsableCommand {
     @Option(help: "The longest window in seconds (HITCOUNTER_MAX_RANGE, default 86400).") var maxRange: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (HITCOUNTER_LOG_LEVEL, default info).") var logLevel: String?
     @Option(help: "Name sent in an X-Served-By header on every response (HITCOUNTER_SERVER_NAME, default none).") var serverName: String?
+    @Option(help: "Seconds between SIGTERM and closing the listener, while /readyz answers 503 (HITCOUNTER_SHUTDOWN_DELAY, default 0).")
+    var shutdownDelay: String?
     @Option(help: "File holding the bearer token for POST /hit (HITCOUNTER_WRITE_TOKEN_FILE, or the token in HITCOUNTER_WRITE_TOKEN).")
     var writeTokenFile: String?
     @Option(help: "File holding the bearer token for GET /hits (HITCOUNTER_READ_TOKEN_FILE, or the token in HITCOUNTER_READ_TOKEN).")
@@ -51,7 +54,15 @@ struct HitCounterServer: AsyncParsableCommand {
         )
         let metrics = MetricsRoutes.bootstrap()
         let store = makeStore(settings, logger: logger)
-        try await buildApplication(settings, store: store, metrics: metrics, logger: logger).runService()
+        let drain = DrainState()
+        let app = buildApplication(settings, store: store, metrics: metrics, drain: drain, logger: logger)
+        // SIGTERM reaches the drain first (services stop in reverse order), then the HTTP server.
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: app), .init(service: DrainService(state: drain, delay: settings.shutdownDelay, logger: logger))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        try await services.run()
     }
 
     /// Flags first, then the environment.
@@ -59,7 +70,7 @@ struct HitCounterServer: AsyncParsableCommand {
         let flags: [(Setting, String?)] = [
             (.hostname, self.hostname), (.port, self.port), (.store, self.store), (.redisURL, self.redisUrl),
             (.redisTimeout, self.redisTimeout), (.maxRange, self.maxRange), (.logLevel, self.logLevel), (.serverName, self.serverName),
-            (.writeTokenFile, self.writeTokenFile), (.readTokenFile, self.readTokenFile),
+            (.writeTokenFile, self.writeTokenFile), (.readTokenFile, self.readTokenFile), (.shutdownDelay, self.shutdownDelay),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let setting, let value?) in flags {

@@ -35,6 +35,28 @@ import Testing
         }
     }
 
+    /// With a shutdown delay, readiness turns to 503 first while requests are still served.
+    @Test func sigtermTurnsReadinessTo503First() async throws {
+        try await withRedisServer { redis in
+            let server = try await ServerProcess(["--redis-url", redis.url, "--shutdown-delay", "1.5"])
+            let client = HTTPClient.shared
+            let base = "http://127.0.0.1:\(server.port)"
+            #expect(try await client.execute(HTTPClientRequest(url: "\(base)/readyz"), timeout: .seconds(5)).status == .ok)
+            let signalled = ContinuousClock.now
+            server.process.signal(SIGTERM)
+            try await Task.sleep(for: .milliseconds(300))
+            let ready = try await client.execute(HTTPClientRequest(url: "\(base)/readyz"), timeout: .seconds(5))
+            #expect(ready.status == .serviceUnavailable, "readiness turns first")
+            #expect(String(buffer: try await ready.body.collect(upTo: 1024)) == #"{"error":{"message":"the service is shutting down"}}"#)
+            var hit = HTTPClientRequest(url: "\(base)/hit?key=draining")
+            hit.method = .POST
+            #expect(try await client.execute(hit, timeout: .seconds(5)).status == .ok, "still serving during the delay")
+            #expect(await server.process.wait(timeout: .seconds(10)) != nil)
+            #expect(server.process.exitCode == 0)
+            #expect(ContinuousClock.now - signalled >= .milliseconds(1400), "the listener stayed open for the delay")
+        }
+    }
+
     @Test func aBadSettingStopsStartUpWithOneLine() async throws {
         let process = try ChildProcess(ServerProcess.binary, ["--port", "http"], logFile: "/tmp/hitcounter-bad-setting-\(getpid()).log")
         #expect(await process.wait(timeout: .seconds(10)) != nil)

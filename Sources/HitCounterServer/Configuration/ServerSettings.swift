@@ -25,6 +25,8 @@ struct ServerSettings: Sendable {
     /// Bearer tokens: with one set, `POST /hit` (write) or `GET /hits` (read, which the write token also
     /// opens) needs it. From the environment or a file, never a flag, never logged.
     var tokens = AccessTokens()
+    /// Between SIGTERM and closing the listener, `/readyz` answers 503 and requests are still served.
+    var shutdownDelay = Duration.zero
 
     init() {}
 
@@ -79,6 +81,12 @@ struct ServerSettings: Sendable {
         if let name = read(.serverName) {
             self.serverName = name.isEmpty ? nil : name
         }
+        if let delay = read(.shutdownDelay) {
+            guard let seconds = Double(delay), (0...60).contains(seconds) else {
+                throw SettingsError(.shutdownDelay, "must be a number of seconds from 0 to 60")
+            }
+            self.shutdownDelay = .milliseconds(Int64(seconds * 1000))
+        }
         self.tokens.write = try Self.token(read(.writeToken), file: read(.writeTokenFile), setting: .writeToken, fileSetting: .writeTokenFile)
         self.tokens.read = try Self.token(read(.readToken), file: read(.readTokenFile), setting: .readToken, fileSetting: .readTokenFile)
     }
@@ -108,6 +116,7 @@ enum Setting: String, CaseIterable, Sendable {
     case maxRange
     case logLevel
     case serverName
+    case shutdownDelay
     case writeToken
     case writeTokenFile
     case readToken

@@ -4,6 +4,7 @@ import Hummingbird
 /// `GET /healthz` (the process answers) and `GET /readyz` (and so does its store).
 struct HealthRoutes: Sendable {
     let counter: HitCounter
+    let drain: DrainState
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("healthz") { _, _ in JSONObject(["status": "ok"]) }
@@ -11,6 +12,9 @@ struct HealthRoutes: Sendable {
     }
 
     @Sendable func ready(request: Request, context: BasicRequestContext) async throws -> JSONObject {
+        guard !self.drain.isDraining else {
+            throw RequestError.storeUnavailable("the service is shutting down")
+        }
         do {
             try await self.counter.ping()
         } catch {
