@@ -16,25 +16,25 @@ final class RedisConnection: Sendable {
     /// Sends commands in one write; the future holds their replies in order. Error replies are values
     /// here, not failures: the caller decides what they mean.
     func send(_ commands: [RedisCommand]) -> EventLoopFuture<[RESPValue]> {
-        let eventLoop = self.channel.eventLoop
-        let promises = commands.map { _ in eventLoop.makePromise(of: RESPValue.self) }
-        let request = RedisRequest(commands: commands, promises: promises)
-        let written = eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { _ in
-            // The channel closed before the handler saw the request.
-            promises.forEach { $0.fail(RedisError.connectionClosed) }
-        }
-        self.channel.writeAndFlush(request, promise: written)
-        return EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: eventLoop)
+        let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
+        self.write(RedisRequest(commands: commands, promises: promises))
+        return EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: self.channel.eventLoop)
     }
 
     /// Sends one command; the hot path, with one promise and no combined future.
     func send(_ command: RedisCommand) -> EventLoopFuture<RESPValue> {
         let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-        let written = self.channel.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { _ in promise.fail(RedisError.connectionClosed) }
-        self.channel.writeAndFlush(RedisRequest(commands: [command], promises: [promise]), promise: written)
+        self.write(RedisRequest(commands: [command], promises: [promise]))
         return promise.futureResult
+    }
+
+    private func write(_ request: RedisRequest) {
+        let written = self.channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in
+            // The channel closed before the handler saw the request.
+            request.promises.forEach { $0.fail(RedisError.connectionClosed) }
+        }
+        self.channel.writeAndFlush(request, promise: written)
     }
 
     func close() {
