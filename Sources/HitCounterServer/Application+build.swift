@@ -1,6 +1,7 @@
 import HTTPTypes
 import HitCounter
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Prometheus
@@ -26,14 +27,29 @@ func buildApplication(
 ) -> some ApplicationProtocol {
     let router = buildRouter(
         counter: HitCounter(store: store),
+        requestTimeout: settings.limits.requestTimeout,
         serverName: settings.serverName,
         tokens: settings.tokens,
         metrics: metrics,
         drain: drain
     )
+    let limits = settings.limits
     return Application(
         router: router,
-        configuration: .init(address: .hostname(settings.hostname, port: settings.port), serverName: "HitCounter"),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [MalformedRequestHandler()],
+            idleTimeout: TimeAmount(limits.idleTimeout),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: HTTPLimits.maxHeaderFieldBytes,
+                maxHeaderListSize: HTTPLimits.maxHeaderListBytes,
+                maxHeaderFieldCount: HTTPLimits.maxHeaderFieldCount
+            )
+        )),
+        configuration: .init(
+            address: .hostname(settings.hostname, port: settings.port),
+            serverName: "HitCounter",
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)
+        ),
         // Services stop in reverse order: the HTTP server finishes its requests first, then the store closes.
         services: [StoreService(store: store)],
         logger: logger
@@ -44,6 +60,7 @@ func buildApplication(
 /// a registry is given.
 func buildRouter(
     counter: HitCounter,
+    requestTimeout: Duration = HTTPLimits().requestTimeout,
     serverName: String? = nil,
     tokens: AccessTokens = AccessTokens(),
     metrics: PrometheusCollectorRegistry? = nil,
@@ -59,6 +76,7 @@ func buildRouter(
     if metrics != nil {
         router.add(middleware: MetricsMiddleware())
     }
+    router.add(middleware: AccessLogMiddleware())
     router.add(middleware: ErrorMiddleware(allowedMethods: [
         "/hit": [.post],
         "/hits": [.get, .head],
@@ -67,7 +85,7 @@ func buildRouter(
         "/metrics": [.get, .head],
     ]))
     router.add(middleware: AuthMiddleware(tokens: tokens))
-    HitRoutes(counter: counter).addRoutes(to: router)
+    HitRoutes(counter: counter, bodyTimeout: requestTimeout).addRoutes(to: router)
     HealthRoutes(counter: counter, drain: drain).addRoutes(to: router)
     if let metrics {
         MetricsRoutes(registry: metrics).addRoutes(to: router)

@@ -23,6 +23,10 @@ struct HitCounterServer: AsyncParsableCommand {
     @Option(help: "Seconds to wait for Redis to connect or answer (HITCOUNTER_REDIS_TIMEOUT, default 1).") var redisTimeout: String?
     @Option(help: "The longest window in seconds (HITCOUNTER_MAX_RANGE, default 86400).") var maxRange: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (HITCOUNTER_LOG_LEVEL, default info).") var logLevel: String?
+    @Option(help: "json (one object per line) or text (HITCOUNTER_LOG_FORMAT, default json).") var logFormat: String?
+    @Option(help: "Seconds before an idle connection is closed (HITCOUNTER_IDLE_TIMEOUT, default 75).") var idleTimeout: String?
+    @Option(help: "Seconds a client may take to send a request body (HITCOUNTER_REQUEST_TIMEOUT, default 10).") var requestTimeout: String?
+    @Option(help: "Open connections at most; more wait to be accepted (HITCOUNTER_MAX_CONNECTIONS, default 1000).") var maxConnections: String?
     @Option(help: "Name sent in an X-Served-By header on every response (HITCOUNTER_SERVER_NAME, default none).") var serverName: String?
     @Option(help: "Seconds between SIGTERM and closing the listener, while /readyz answers 503 (HITCOUNTER_SHUTDOWN_DELAY, default 0).")
     var shutdownDelay: String?
@@ -43,9 +47,16 @@ struct HitCounterServer: AsyncParsableCommand {
         // threads and NIO's on its way to Redis and back (measured: see docs/performance.md).
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = settings.logLevel
-            return handler
+            switch settings.logFormat {
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = settings.logLevel
+                return handler
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = settings.logLevel
+                return handler
+            }
         }
         let logger = Logger(label: "hitcounter")
         logger.info(
@@ -71,6 +82,8 @@ struct HitCounterServer: AsyncParsableCommand {
             (.hostname, self.hostname), (.port, self.port), (.store, self.store), (.redisURL, self.redisUrl),
             (.redisTimeout, self.redisTimeout), (.maxRange, self.maxRange), (.logLevel, self.logLevel), (.serverName, self.serverName),
             (.writeTokenFile, self.writeTokenFile), (.readTokenFile, self.readTokenFile), (.shutdownDelay, self.shutdownDelay),
+            (.logFormat, self.logFormat), (.idleTimeout, self.idleTimeout), (.requestTimeout, self.requestTimeout),
+            (.maxConnections, self.maxConnections),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let setting, let value?) in flags {

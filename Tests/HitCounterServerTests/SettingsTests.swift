@@ -27,6 +27,21 @@ import Testing
         #expect(settings.maxRange == 86_400)
         #expect(settings.logLevel == .info)
         #expect(settings.serverName == nil)
+        #expect(settings.logFormat == .json)
+        #expect(settings.limits.idleTimeout == .seconds(75))
+        #expect(settings.limits.requestTimeout == .seconds(10))
+        #expect(settings.limits.maxConnections == 1000)
+    }
+
+    @Test func readsTheLimits() throws {
+        let settings = try self.settings(
+            flags: ["--idle-timeout": "2.5", "--log-format": "TEXT"],
+            environment: ["HITCOUNTER_REQUEST_TIMEOUT": "0.5", "HITCOUNTER_MAX_CONNECTIONS": "64"]
+        )
+        #expect(settings.limits.idleTimeout == .milliseconds(2500))
+        #expect(settings.limits.requestTimeout == .milliseconds(500))
+        #expect(settings.limits.maxConnections == 64)
+        #expect(settings.logFormat == .text)
     }
 
     @Test func readsTheEnvironmentAndLetsFlagsWin() throws {
@@ -63,6 +78,10 @@ import Testing
         (["--redis-url": "redis://:hunter2@h:port"], [:], "--redis-url / HITCOUNTER_REDIS_URL is not usable: the Redis URL has a port that is not a number from 1 to 65535"),
         (["--redis-timeout": "-1"], [:], "--redis-timeout / HITCOUNTER_REDIS_TIMEOUT must be a number of seconds above 0 and up to 60, such as 0.5"),
         (["--hostname": ""], [:], "--hostname / HITCOUNTER_HOSTNAME must not be empty"),
+        (["--log-format": "xml"], [:], "--log-format / HITCOUNTER_LOG_FORMAT must be json or text"),
+        ([:], ["HITCOUNTER_IDLE_TIMEOUT": "0"], "--idle-timeout / HITCOUNTER_IDLE_TIMEOUT must be a number of seconds from 0.1 to 3600"),
+        (["--request-timeout": "soon"], [:], "--request-timeout / HITCOUNTER_REQUEST_TIMEOUT must be a number of seconds from 0.1 to 300"),
+        (["--max-connections": "0"], [:], "--max-connections / HITCOUNTER_MAX_CONNECTIONS must be a number from 1 to 1000000"),
     ] as [([String: String], [String: String], String)])
     func refusesBadValuesInOneLine(flags: [String: String], environment: [String: String], message: String) throws {
         let error = #expect(throws: SettingsError.self) { try self.settings(flags: flags, environment: environment) }

@@ -10,8 +10,9 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private var exitStatus: Int32?
 
-    /// Starts `executable` with `arguments`; its output goes to `logFile` (or nowhere).
-    public init(_ executable: String, _ arguments: [String], logFile: String? = nil) throws {
+    /// Starts `executable` with `arguments` and this process's environment plus `environment`; its
+    /// output goes to `logFile` (or nowhere).
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logFile: String? = nil) throws {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -33,8 +34,11 @@ public final class ChildProcess: @unchecked Sendable {
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid = pid_t()
-        let status = posix_spawn(&pid, executable, &files, &attributes, argv, environ)
+        let status = posix_spawn(&pid, executable, &files, &attributes, argv, envp)
         guard status == 0 else { throw RedisServerError("cannot start \(executable): \(String(cString: strerror(status)))") }
         self.pid = pid
     }

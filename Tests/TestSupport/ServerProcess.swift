@@ -12,14 +12,14 @@ public final class ServerProcess: @unchecked Sendable {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("HitCounterServer").path
     }
 
-    /// Starts `HitCounterServer --port <free port> <arguments>` and waits until `/healthz` answers.
-    public init(_ arguments: [String]) async throws {
+    /// Starts `HitCounterServer --port <free port> <arguments>` (with `environment` added) and waits until `/healthz` answers.
+    public init(_ arguments: [String], environment: [String: String] = [:]) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw RedisServerError("\(Self.binary) is missing: build it with `swift build --build-tests` first")
         }
         self.port = try freePort()
         self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("hitcounter-\(UUID().uuidString).log").path
-        self.process = try ChildProcess(Self.binary, ["--port", "\(self.port)"] + arguments, logFile: self.logFile)
+        self.process = try ChildProcess(Self.binary, ["--port", "\(self.port)"] + arguments, environment: environment, logFile: self.logFile)
         for _ in 0..<500 {
             if try await self.isListening() { return }
             guard self.process.isRunning else { break }
@@ -32,15 +32,9 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// True when something accepts TCP connections on the port.
     public func isListening() async throws -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(self.port).bigEndian)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        guard let fd = connectToLoopback(port: self.port) else { return false }
+        close(fd)
+        return true
     }
 
     deinit {

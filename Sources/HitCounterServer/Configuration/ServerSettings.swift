@@ -13,12 +13,21 @@ struct ServerSettings: Sendable {
         case memory
     }
 
+    /// JSON lines for log collectors (the default), or swift-log's text for a terminal.
+    enum LogFormat: String, Sendable, CaseIterable {
+        case json
+        case text
+    }
+
     var hostname = "127.0.0.1"
     var port = 8080
     var store = StoreKind.redis
     var redis = RedisConfiguration()
     var maxRange = 86_400
     var logLevel = Logger.Level.info
+    var logFormat = LogFormat.json
+    /// What one client may hold: connections, time and header bytes.
+    var limits = HTTPLimits()
     /// Names this instance in an `X-Served-By` header, so a load test can see how a balancer spreads
     /// requests. No header when nil.
     var serverName: String?
@@ -78,6 +87,22 @@ struct ServerSettings: Sendable {
             }
             self.logLevel = value
         }
+        if let format = read(.logFormat) {
+            guard let value = LogFormat(rawValue: format.lowercased()) else { throw SettingsError(.logFormat, "must be json or text") }
+            self.logFormat = value
+        }
+        if let idle = read(.idleTimeout) {
+            self.limits.idleTimeout = try Self.seconds(idle, setting: .idleTimeout, in: 0.1...3600)
+        }
+        if let request = read(.requestTimeout) {
+            self.limits.requestTimeout = try Self.seconds(request, setting: .requestTimeout, in: 0.1...300)
+        }
+        if let connections = read(.maxConnections) {
+            guard let value = Int(connections), (1...1_000_000).contains(value) else {
+                throw SettingsError(.maxConnections, "must be a number from 1 to 1000000")
+            }
+            self.limits.maxConnections = value
+        }
         if let name = read(.serverName) {
             self.serverName = name.isEmpty ? nil : name
         }
@@ -89,6 +114,15 @@ struct ServerSettings: Sendable {
         }
         self.tokens.write = try Self.token(read(.writeToken), file: read(.writeTokenFile), setting: .writeToken, fileSetting: .writeTokenFile)
         self.tokens.read = try Self.token(read(.readToken), file: read(.readTokenFile), setting: .readToken, fileSetting: .readTokenFile)
+    }
+
+    /// A number of seconds within `bounds`, such as `0.5`.
+    private static func seconds(_ text: String, setting: Setting, in bounds: ClosedRange<Double>) throws(SettingsError) -> Duration {
+        guard let seconds = Double(text), bounds.contains(seconds) else {
+            func shown(_ value: Double) -> String { value.rounded() == value ? String(Int(value)) : String(value) }
+            throw SettingsError(setting, "must be a number of seconds from \(shown(bounds.lowerBound)) to \(shown(bounds.upperBound))")
+        }
+        return .milliseconds(Int64(seconds * 1000))
     }
 
     /// A token from its variable or from a file (trailing newline dropped); at least 16 bytes.
@@ -115,6 +149,10 @@ enum Setting: String, CaseIterable, Sendable {
     case redisTimeout
     case maxRange
     case logLevel
+    case logFormat
+    case idleTimeout
+    case requestTimeout
+    case maxConnections
     case serverName
     case shutdownDelay
     case writeToken

@@ -18,24 +18,50 @@ struct RequestParameters {
     /// The largest body `POST /hit` reads; more is a 413.
     static let maxBodyBytes = 4096
 
-    init(_ request: inout Request, context: some RequestContext, allowed: [String], readBody: Bool) async throws {
+    /// Reads the query and, when `bodyTimeout` is given, a JSON body that must arrive within it.
+    init(_ request: Request, allowed: [String], bodyTimeout: Duration? = nil) async throws {
         let query = try QueryParameters(request.uri.query)
         for name in query.names {
             self.values[name] = .query(query[name]!)
         }
-        if readBody {
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: Self.maxBodyBytes)
-            } catch is NIOTooManyBytesError {
-                throw RequestError(.contentTooLarge, "the request body is larger than \(Self.maxBodyBytes) bytes")
-            }
+        if let bodyTimeout, Self.hasBody(request) {
+            let body = try await Self.collectBody(of: request, within: bodyTimeout)
             if body.readableBytes > 0 {
                 try self.addBody(body)
             }
         }
         for name in self.values.keys.sorted() where !allowed.contains(name) {
             throw RequestError.badParameter(name, "is not a parameter of this route (it takes \(allowed.joined(separator: ", ")))")
+        }
+    }
+
+    /// Whether the request says a body follows: most hits carry their parameters in the query and
+    /// skip the body's deadline below.
+    private static func hasBody(_ request: Request) -> Bool {
+        if let length = request.headers[.contentLength] { return length != "0" }
+        return request.headers[.transferEncoding] != nil
+    }
+
+    /// The body, up to `maxBodyBytes` (more is a 413), sent within `timeout` (or a 408): a client
+    /// trickling a body cannot hold a request open for longer.
+    private static func collectBody(of request: Request, within timeout: Duration) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                do {
+                    return try await request.body.collect(upTo: Self.maxBodyBytes)
+                } catch is NIOTooManyBytesError {
+                    throw RequestError(.contentTooLarge, "the request body is larger than \(Self.maxBodyBytes) bytes")
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let body = try await group.next()! else {
+                throw RequestError(.requestTimeout, "the request body did not arrive within \(timeout.formattedSeconds) seconds")
+            }
+            return body
         }
     }
 
@@ -79,5 +105,14 @@ struct RequestParameters {
             throw RequestError.badParameter("key", "must not contain control characters")
         }
         return CounterKey(text)
+    }
+}
+
+extension Duration {
+    /// `0.5`, `10`: how settings write seconds.
+    var formattedSeconds: String {
+        let (seconds, attoseconds) = self.components
+        if attoseconds == 0 { return String(seconds) }
+        return String(Double(seconds) + Double(attoseconds) / 1e18)
     }
 }

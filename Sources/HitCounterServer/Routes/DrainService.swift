@@ -15,10 +15,13 @@ final class DrainState: Sendable {
 /// its services in reverse order, each after the previous one has finished). It turns `/readyz` to
 /// 503, keeps serving for `delay` so balancers that poll readiness move away, and only then lets the
 /// HTTP server stop accepting and drain.
-struct DrainService: Service {
+struct DrainService: Service, CustomStringConvertible {
     let state: DrainState
     let delay: Duration
     let logger: Logger
+
+    /// How service-lifecycle names it in its logs.
+    var description: String { "DrainService" }
 
     func run() async throws {
         // Returns on SIGTERM/SIGINT; throws if the group is cancelled instead, which ends this too.

@@ -1,0 +1,70 @@
+import Foundation
+
+/// A bare TCP connection to 127.0.0.1, for sending what an HTTP client refuses to send: oversized
+/// headers, a body that never finishes, nothing at all. Non-blocking: waiting is `Task.sleep`.
+public final class RawConnection: @unchecked Sendable {
+    // @unchecked: owned by one test, used one call at a time.
+    private let fd: Int32
+
+    public init(port: Int) throws {
+        guard let fd = connectToLoopback(port: port) else { throw RedisServerError("cannot connect to port \(port)") }
+        self.fd = fd
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    public func send(_ text: String) async throws {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let sent = bytes.withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent > 0 {
+                bytes = bytes.dropFirst(sent)
+            } else if errno == EAGAIN {
+                try await Task.sleep(for: .milliseconds(2))
+            } else {
+                throw RedisServerError("send failed: errno \(errno)")
+            }
+        }
+    }
+
+    /// What the server sends until it closes the connection (`closed`) or `timeout` passes.
+    public func receive(timeout: Duration) async throws -> (text: String, closed: Bool) {
+        let deadline = ContinuousClock.now + timeout
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while ContinuousClock.now < deadline {
+            let count = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                received += buffer[..<count]
+            } else if count == 0 || errno == ECONNRESET {
+                return (String(decoding: received, as: UTF8.self), true)
+            } else if errno == EAGAIN {
+                try await Task.sleep(for: .milliseconds(5))
+            } else {
+                throw RedisServerError("recv failed: errno \(errno)")
+            }
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+
+    deinit {
+        Glibc.close(self.fd)
+    }
+}
+
+/// A connected TCP socket to 127.0.0.1:`port`, or nil when nothing accepts there.
+func connectToLoopback(port: Int) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
