@@ -11,9 +11,9 @@ import ServiceLifecycle
 func makeStore(_ settings: ServerSettings, logger: Logger) -> any HitStore {
     switch settings.store {
     case .redis:
-        RedisHitStore(configuration: settings.redis, maxRange: settings.maxRange, logger: logger)
+        RedisHitStore(configuration: settings.redis, maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod, logger: logger)
     case .memory:
-        MemoryHitStore(maxRange: settings.maxRange)
+        MemoryHitStore(maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod)
     }
 }
 
@@ -23,11 +23,13 @@ func buildApplication(
     store: any HitStore,
     metrics: PrometheusCollectorRegistry?,
     drain: DrainState,
+    rollups: RollupService? = nil,
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = buildRouter(
         counter: HitCounter(store: store),
         requestTimeout: settings.limits.requestTimeout,
+        callbackURLs: Set(settings.rollups.callbackURLs),
         serverName: settings.serverName,
         tokens: settings.tokens,
         metrics: metrics,
@@ -50,8 +52,9 @@ func buildApplication(
             serverName: "HitCounter",
             availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)
         ),
-        // Services stop in reverse order: the HTTP server finishes its requests first, then the store closes.
-        services: [StoreService(store: store)],
+        // Services stop in reverse order: the HTTP server finishes its requests first, then the roll-ups
+        // stop (releasing their lock), then the store closes.
+        services: [StoreService(store: store)] + (rollups.map { [$0] } ?? []),
         logger: logger
     )
 }
@@ -61,6 +64,7 @@ func buildApplication(
 func buildRouter(
     counter: HitCounter,
     requestTimeout: Duration = HTTPLimits().requestTimeout,
+    callbackURLs: Set<String> = [],
     serverName: String? = nil,
     tokens: AccessTokens = AccessTokens(),
     metrics: PrometheusCollectorRegistry? = nil,
@@ -85,7 +89,7 @@ func buildRouter(
         "/metrics": [.get, .head],
     ]))
     router.add(middleware: AuthMiddleware(tokens: tokens))
-    HitRoutes(counter: counter, bodyTimeout: requestTimeout).addRoutes(to: router)
+    HitRoutes(counter: counter, bodyTimeout: requestTimeout, callbackURLs: callbackURLs).addRoutes(to: router)
     HealthRoutes(counter: counter, drain: drain).addRoutes(to: router)
     if let metrics {
         MetricsRoutes(registry: metrics).addRoutes(to: router)

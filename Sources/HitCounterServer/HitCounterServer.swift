@@ -27,6 +27,13 @@ struct HitCounterServer: AsyncParsableCommand {
     @Option(help: "Seconds before an idle connection is closed (HITCOUNTER_IDLE_TIMEOUT, default 75).") var idleTimeout: String?
     @Option(help: "Seconds a client may take to send a request body (HITCOUNTER_REQUEST_TIMEOUT, default 10).") var requestTimeout: String?
     @Option(help: "Open connections at most; more wait to be accepted (HITCOUNTER_MAX_CONNECTIONS, default 1000).") var maxConnections: String?
+    @Option(help: "Seconds a hit's id is remembered; at least the max range (HITCOUNTER_DEDUP_PERIOD, default 86400).")
+    var dedupPeriod: String?
+    @Option(help: "Log each roll-up event: true or false (HITCOUNTER_ROLLUP_LOG, default true).") var rollupLog: String?
+    @Option(help: "Seconds the roll-up lock outlives its holder (HITCOUNTER_ROLLUP_LEASE, default 10).") var rollupLease: String?
+    @Option(help: "Kafka brokers host:port,... for roll-up events; none by default (HITCOUNTER_KAFKA_BROKERS).") var kafkaBrokers: String?
+    @Option(help: "Kafka topic for roll-up events (HITCOUNTER_KAFKA_TOPIC, default hitcounter-rollups).") var kafkaTopic: String?
+    @Option(help: "Callback URLs a hit may name, comma separated; none by default (HITCOUNTER_CALLBACK_URLS).") var callbackUrls: String?
     @Option(help: "Name sent in an X-Served-By header on every response (HITCOUNTER_SERVER_NAME, default none).") var serverName: String?
     @Option(help: "Seconds between SIGTERM and closing the listener, while /readyz answers 503 (HITCOUNTER_SHUTDOWN_DELAY, default 0).")
     var shutdownDelay: String?
@@ -66,7 +73,13 @@ struct HitCounterServer: AsyncParsableCommand {
         let metrics = MetricsRoutes.bootstrap()
         let store = makeStore(settings, logger: logger)
         let drain = DrainState()
-        let app = buildApplication(settings, store: store, metrics: metrics, drain: drain, logger: logger)
+        let rollups: RollupService?
+        do {
+            rollups = try RollupService.make(settings, store: store, logger: logger)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let app = buildApplication(settings, store: store, metrics: metrics, drain: drain, rollups: rollups, logger: logger)
         // SIGTERM reaches the drain first (services stop in reverse order), then the HTTP server.
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: app), .init(service: DrainService(state: drain, delay: settings.shutdownDelay, logger: logger))],
@@ -83,7 +96,9 @@ struct HitCounterServer: AsyncParsableCommand {
             (.redisTimeout, self.redisTimeout), (.maxRange, self.maxRange), (.logLevel, self.logLevel), (.serverName, self.serverName),
             (.writeTokenFile, self.writeTokenFile), (.readTokenFile, self.readTokenFile), (.shutdownDelay, self.shutdownDelay),
             (.logFormat, self.logFormat), (.idleTimeout, self.idleTimeout), (.requestTimeout, self.requestTimeout),
-            (.maxConnections, self.maxConnections),
+            (.maxConnections, self.maxConnections), (.dedupPeriod, self.dedupPeriod), (.rollupLog, self.rollupLog),
+            (.rollupLease, self.rollupLease), (.kafkaBrokers, self.kafkaBrokers), (.kafkaTopic, self.kafkaTopic),
+            (.callbackUrls, self.callbackUrls),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let setting, let value?) in flags {

@@ -13,17 +13,17 @@ import Testing
             try await client.execute(uri: "/hit", method: .post) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json; charset=utf-8")
-                #expect(response.text == #"{"key":"default","count":1}"#)
+                #expect(response.text == #"{"key":"default","count":1,"counted":true}"#)
             }
             try await client.execute(uri: "/hit?key=home&count=5", method: .post) { response in
-                #expect(response.text == #"{"key":"home","count":5}"#)
+                #expect(response.text == #"{"key":"home","count":5,"counted":true}"#)
             }
             try await client.execute(uri: "/hit", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"key":"home","count":3}"#)) {
-                #expect($0.text == #"{"key":"home","count":3}"#)
+                #expect($0.text == #"{"key":"home","count":3,"counted":true}"#)
             }
             // curl -d sends form encoding; the body is still read as JSON.
             try await client.execute(uri: "/hit?count=2", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: #"{"key":"home"}"#)) {
-                #expect($0.text == #"{"key":"home","count":2}"#)
+                #expect($0.text == #"{"key":"home","count":2,"counted":true}"#)
             }
             try await client.execute(uri: "/hits?key=home", method: .get) { response in
                 #expect(response.status == .ok)
@@ -37,7 +37,7 @@ import Testing
     @Test func keysAreUTF8AndComeBackEscaped() async throws {
         try await testApplication(store: MemoryHitStore()).test(.router) { client in
             try await client.execute(uri: "/hit?key=caf%C3%A9%20%22%E2%9C%93%22", method: .post) {
-                #expect($0.text == #"{"key":"café \"✓\"","count":1}"#)
+                #expect($0.text == #"{"key":"café \"✓\"","count":1,"counted":true}"#)
             }
             let twoHundredBytes = String(repeating: "é", count: 100)
             try await client.execute(uri: "/hit", method: .post, body: ByteBuffer(string: #"{"key":"\#(twoHundredBytes)"}"#)) {
@@ -61,6 +61,41 @@ import Testing
         }
     }
 
+    /// An id counts once: the answer says whether this call counted; `unique=true` reads distinct ids.
+    @Test func idsCountOnceAndUniqueReadsThem() async throws {
+        try await testApplication(store: MemoryHitStore()).test(.router) { client in
+            for (uri, answer) in [
+                ("/hit?key=home&id=r1", #"{"key":"home","count":1,"counted":true}"#),
+                ("/hit?key=home&id=r1", #"{"key":"home","count":1,"counted":false}"#),
+                ("/hit?key=home&id=r2&count=4", #"{"key":"home","count":4,"counted":true}"#),
+                ("/hit?key=home", #"{"key":"home","count":1,"counted":true}"#),
+            ] {
+                try await client.execute(uri: uri, method: .post) { #expect($0.text == answer, "\(uri)") }
+            }
+            try await client.execute(uri: "/hit", method: .post, body: ByteBuffer(string: #"{"key":"home","id":2}"#)) {
+                #expect($0.text == #"{"key":"home","count":1,"counted":true}"#, "a JSON integer id")
+            }
+            try await client.execute(uri: "/hits?key=home", method: .get) { #expect($0.text == #"{"key":"home","range":60,"hits":7}"#) }
+            try await client.execute(uri: "/hits?key=home&unique=true", method: .get) {
+                #expect($0.text == #"{"key":"home","range":60,"unique":3}"#)
+            }
+        }
+    }
+
+    /// A hit may name only a configured callback: the service never calls an address a client chose.
+    @Test func callbacksMustBeConfigured() async throws {
+        let router = buildRouter(counter: HitCounter(store: MemoryHitStore()), callbackURLs: ["http://127.0.0.1:9/events"])
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/hit?callback=http://127.0.0.1:9/events", method: .post) {
+                #expect($0.text == #"{"key":"default","count":1,"counted":true}"#)
+            }
+            try await client.execute(uri: "/hit?callback=http://127.0.0.1:9/other", method: .post) {
+                #expect($0.status == .badRequest)
+                #expect($0.text == #"{"error":{"message":"callback must be one of the callback URLs this service is configured with"}}"#)
+            }
+        }
+    }
+
     /// Every bad input gets a 4xx with a JSON message that says what is wrong; nothing is counted.
     @Test(arguments: [
         BadRequest(.get, "/hits?range=0", 400, "range must be an integer from 1 to 86400"),
@@ -70,7 +105,7 @@ import Testing
         BadRequest(.get, "/hits?range=1.5", 400, "range must be an integer from 1 to 86400"),
         BadRequest(.get, "/hits?range=99999999999999999999999", 400, "range must be an integer from 1 to 86400"),
         BadRequest(.get, "/hits?range=60&range=61", 400, "range is given more than once"),
-        BadRequest(.get, "/hits?rnage=60", 400, "rnage is not a parameter of this route (it takes key, range)"),
+        BadRequest(.get, "/hits?rnage=60", 400, "rnage is not a parameter of this route (it takes key, range, unique)"),
         BadRequest(.get, "/hits?key=", 400, "key must be 1 to 200 bytes of UTF-8"),
         BadRequest(.get, "/hits?key=" + String(repeating: "x", count: 201), 400, "key must be 1 to 200 bytes of UTF-8"),
         BadRequest(.get, "/hits?key=%FF", 400, "key is not valid percent-encoded UTF-8"),
@@ -82,14 +117,14 @@ import Testing
         BadRequest(.post, "/hit?count=10001", 400, "count must be an integer from 1 to 10000"),
         BadRequest(.post, "/hit?count=-1", 400, "count must be an integer from 1 to 10000"),
         BadRequest(.post, "/hit?count=two", 400, "count must be an integer from 1 to 10000"),
-        BadRequest(.post, "/hit?range=60", 400, "range is not a parameter of this route (it takes key, count)"),
+        BadRequest(.post, "/hit?range=60", 400, "range is not a parameter of this route (it takes key, count, id, callback)"),
         BadRequest(.post, "/hit", body: #"{"count":1.5}"#, 400, "count must be an integer from 1 to 10000"),
         BadRequest(.post, "/hit", body: #"{"count":"3"}"#, 400, "count must be an integer from 1 to 10000"),
         BadRequest(.post, "/hit", body: #"{"count":true}"#, 400, "count must be an integer from 1 to 10000"),
         BadRequest(.post, "/hit", body: #"{"count":null}"#, 400, "count must be an integer from 1 to 10000"),
         BadRequest(.post, "/hit", body: #"{"key":7}"#, 400, "key must be a string"),
         BadRequest(.post, "/hit", body: #"{"key":"a\u0000"}"#, 400, "key must not contain control characters"),
-        BadRequest(.post, "/hit", body: #"{"cuont":2}"#, 400, "cuont is not a parameter of this route (it takes key, count)"),
+        BadRequest(.post, "/hit", body: #"{"cuont":2}"#, 400, "cuont is not a parameter of this route (it takes key, count, id, callback)"),
         BadRequest(.post, "/hit?key=a", body: #"{"key":"b"}"#, 400, "key is given both in the query and in the body"),
         BadRequest(.post, "/hit", body: #"[1,2]"#, 400, #"the request body must be a JSON object, such as {"key":"home","count":1}"#),
         BadRequest(.post, "/hit", body: #"{"key":"#, 400, #"the request body must be a JSON object, such as {"key":"home","count":1}"#),
@@ -99,6 +134,12 @@ import Testing
         BadRequest(.delete, "/hits", 405, "/hits does not take DELETE; it takes GET, HEAD"),
         BadRequest(.post, "/healthz", 405, "/healthz does not take POST; it takes GET, HEAD"),
         BadRequest(.get, "/nothing/here", 404, "no route for GET /nothing/here"),
+        BadRequest(.post, "/hit?id=", 400, "id must be 1 to 200 bytes of UTF-8"),
+        BadRequest(.post, "/hit?id=" + String(repeating: "i", count: 201), 400, "id must be 1 to 200 bytes of UTF-8"),
+        BadRequest(.post, "/hit", body: #"{"id":1.5}"#, 400, "id must be a string or an integer"),
+        BadRequest(.post, "/hit", body: #"{"id":"a\u0007"}"#, 400, "id must not contain control characters"),
+        BadRequest(.post, "/hit?callback=http://169.254.169.254/", 400, "callback is not accepted: this service has no callbacks configured"),
+        BadRequest(.get, "/hits?unique=yes", 400, "unique must be true or false"),
     ])
     func refusesBadInput(bad: BadRequest) async throws {
         let store = MemoryHitStore()

@@ -26,7 +26,7 @@ import Testing
             let response = try await inFlight.value
             #expect(response.status == .ok, "the in-flight hit is answered, not cut")
             let body = try await response.body.collect(upTo: 1024)
-            #expect(String(buffer: body) == #"{"key":"drain","count":1}"#)
+            #expect(String(buffer: body) == #"{"key":"drain","count":1,"counted":true}"#)
 
             #expect(await server.process.wait(timeout: .seconds(10)) != nil, "exits after draining")
             #expect(server.process.exitCode == 0, "exit status: \(server.log)")

@@ -13,13 +13,15 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
 
 
 /// Runs `body` with a counter on a fresh store of `kind` (for Redis, on its own redis-server).
-func withCounter(_ kind: StoreKind, maxRange: Int = 86_400, _ body: (HitCounter) async throws -> Void) async throws {
+func withCounter(
+    _ kind: StoreKind, maxRange: Int = 86_400, dedupPeriod: Int = 86_400, _ body: (HitCounter) async throws -> Void
+) async throws {
     switch kind {
     case .memory:
-        try await body(HitCounter(store: MemoryHitStore(maxRange: maxRange)))
+        try await body(HitCounter(store: MemoryHitStore(maxRange: maxRange, dedupPeriod: dedupPeriod)))
     case .redis:
         try await withRedisServer { redis in
-            let store = RedisHitStore(configuration: redis.configuration, maxRange: maxRange)
+            let store = RedisHitStore(configuration: redis.configuration, maxRange: maxRange, dedupPeriod: dedupPeriod)
             defer { store.shutdown() }
             try await body(HitCounter(store: store))
         }

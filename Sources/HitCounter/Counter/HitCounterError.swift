@@ -5,6 +5,7 @@ public struct HitCounterError: Error, Sendable, Hashable, CustomStringConvertibl
     public enum Argument: String, Sendable, Hashable {
         case key
         case count
+        case id
         case range
         case timestamp
     }

@@ -1,7 +1,7 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A Lua script the client loads on every connection and runs with EVALSHA.
 struct RedisScript: Sendable {
@@ -34,7 +34,7 @@ final class RedisClient: Sendable {
     private let scripts: [String]
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
-    private let state = Mutex(State.idle(retryAfter: nil))
+    private let state = NIOLockedValueBox(State.idle(retryAfter: nil))
 
     init(
         configuration: RedisConfiguration,
@@ -104,7 +104,7 @@ final class RedisClient: Sendable {
 
     /// Closes the connection; later commands fail with `shutdown`.
     func shutdown() {
-        let previous = self.state.withLock { state in
+        let previous = self.state.withLockedValue { state in
             defer { state = .shutDown }
             return state
         }
@@ -126,14 +126,14 @@ final class RedisClient: Sendable {
 
     /// The live connection, if there is one: the common case, without building a future.
     private func activeConnection() -> Connected? {
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             guard case .connected(let connected) = state, connected.connection.isActive else { return nil }
             return connected
         }
     }
 
     private func connected() -> EventLoopFuture<Connected> {
-        let next: Next = self.state.withLock { state in
+        let next: Next = self.state.withLockedValue { state in
             switch state {
             case .connected(let connected) where connected.connection.isActive:
                 return .use(connected)
@@ -167,7 +167,7 @@ final class RedisClient: Sendable {
         RedisConnection.connect(to: self.configuration, scripts: self.scripts, on: promise.futureResult.eventLoop)
             .map { Connected(connection: $0.0, digests: $0.1) }
             .whenComplete { result in
-                let shutDown = self.state.withLock { state in
+                let shutDown = self.state.withLockedValue { state in
                     if case .shutDown = state { return true }
                     switch result {
                     case .success(let connected): state = .connected(connected)

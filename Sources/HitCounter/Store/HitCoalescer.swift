@@ -1,55 +1,88 @@
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 
 /// Folds concurrent hits on one counter into one script call.
 ///
 /// While a call for a counter (and explicit second) is in flight, further hits on it wait and are
-/// summed; when the call returns, one call carries them all. A hot key then costs Redis one script run
-/// per round trip instead of one per hit, and each caller is still answered only once its hits are
-/// stored.
+/// gathered: counts without an id are summed, ids are listed each with its count. When the call
+/// returns, one call carries them all. A hot key then costs Redis one script run per round trip
+/// instead of one per hit, and each caller is still answered only once its hits are stored, with
+/// whether its own id counted.
 final class HitCoalescer: Sendable {
     struct Target: Hashable, Sendable {
         let key: CounterKey
         let second: Int64?
     }
 
-    private struct Waiting {
+    /// The hits one script call carries.
+    struct Batch: Sendable {
         var count = 0
-        var continuations: [CheckedContinuation<Int64, any Error>] = []
+        var ids: [(id: HitID, count: Int)] = []
+        /// Roll-up callbacks named by these hits (usually none, at most a few).
+        var callbacks: [String] = []
+    }
+
+    /// The second counted at, and whether each id of the batch counted.
+    struct Outcome: Sendable {
+        let second: Int64
+        let counted: [Bool]
+    }
+
+    private struct Waiting {
+        var batch = Batch()
+        /// Each caller, with the index of its id in `batch.ids` (nil for a hit without one).
+        var callers: [(continuation: CheckedContinuation<HitReceipt, any Error>, idIndex: Int?)] = []
+
+        mutating func add(count: Int, id: HitID?, callback: String?, continuation: CheckedContinuation<HitReceipt, any Error>) {
+            var index: Int?
+            if let id {
+                index = self.batch.ids.count
+                self.batch.ids.append((id, count))
+            } else {
+                self.batch.count += count
+            }
+            if let callback, !self.batch.callbacks.contains(callback) {
+                self.batch.callbacks.append(callback)
+            }
+            self.callers.append((continuation, index))
+        }
     }
 
     /// Counters with a call in flight, and the hits waiting for the next one.
-    private let inFlight = Mutex<[Target: Waiting]>([:])
-    private let send: @Sendable (Target, Int) -> EventLoopFuture<Int64>
+    private let inFlight = NIOLockedValueBox<[Target: Waiting]>([:])
+    private let send: @Sendable (Target, Batch) -> EventLoopFuture<Outcome>
 
-    init(send: @escaping @Sendable (Target, Int) -> EventLoopFuture<Int64>) {
+    init(send: @escaping @Sendable (Target, Batch) -> EventLoopFuture<Outcome>) {
         self.send = send
     }
 
-    func hit(_ target: Target, count: Int) async throws -> Int64 {
+    func hit(_ target: Target, count: Int, id: HitID?, callback: String?) async throws -> HitReceipt {
         try await withCheckedThrowingContinuation { continuation in
-            let isFirst = self.inFlight.withLock { inFlight in
+            let first = self.inFlight.withLockedValue { inFlight -> Waiting? in
                 if inFlight[target] != nil {
-                    inFlight[target]!.count += count
-                    inFlight[target]!.continuations.append(continuation)
-                    return false
+                    inFlight[target]!.add(count: count, id: id, callback: callback, continuation: continuation)
+                    return nil
                 }
                 inFlight[target] = Waiting()
-                return true
+                var first = Waiting()
+                first.add(count: count, id: id, callback: callback, continuation: continuation)
+                return first
             }
-            if isFirst {
-                self.start(target, count: count, continuations: [continuation])
+            if let first {
+                self.start(target, first)
             }
         }
     }
 
-    private func start(_ target: Target, count: Int, continuations: [CheckedContinuation<Int64, any Error>]) {
-        self.send(target, count).whenComplete { result in
-            for continuation in continuations {
-                continuation.resume(with: result)
+    private func start(_ target: Target, _ waiting: Waiting) {
+        self.send(target, waiting.batch).whenComplete { result in
+            for caller in waiting.callers {
+                caller.continuation.resume(with: result.map { outcome in
+                    HitReceipt(second: outcome.second, counted: caller.idIndex.map { outcome.counted[$0] } ?? true)
+                })
             }
-            let next = self.inFlight.withLock { inFlight -> Waiting? in
-                guard let waiting = inFlight[target], !waiting.continuations.isEmpty else {
+            let next = self.inFlight.withLockedValue { inFlight -> Waiting? in
+                guard let waiting = inFlight[target], !waiting.callers.isEmpty else {
                     inFlight[target] = nil
                     return nil
                 }
@@ -57,7 +90,7 @@ final class HitCoalescer: Sendable {
                 return waiting
             }
             if let next {
-                self.start(target, count: next.count, continuations: next.continuations)
+                self.start(target, next)
             }
         }
     }

@@ -16,26 +16,72 @@ enum HitScripts {
         local spans = {60, 3600, 86400}
         """
 
-    /// KEYS[1] the counter's base key; ARGV: count, max range, and the second of the hit or "" for
-    /// Redis's clock. Returns the second the hits were counted at.
+    /// KEYS[1] the counter's base key. ARGV: the count of hits without an id, the max range, the second
+    /// of the hits or "" for Redis's clock, the dedup period, the roll-up prefix, the counter key, the
+    /// number of callbacks and the callbacks, then pairs of (id, count). Returns `{second, counted flag
+    /// of each id}`.
+    ///
+    /// An id counts only if `SET <base>:id:<id> NX EX <dedup period>` succeeds: the check and the count
+    /// are one atomic step. Counted ids also add 1 each to the `<base>:u` series, which `unique` reads
+    /// sum like hits. A minute that counted anything lists the key in `<rollup prefix>:active:<minute>`
+    /// and records the callback in `<base>:cb:<minute>`, for the roll-up (see docs/exactly-once.md).
     static let hit = levels + """
 
         local base = KEYS[1]
         local count = tonumber(ARGV[1])
         local maxRange = tonumber(ARGV[2])
         local now = tonumber(ARGV[3])
+        local dedupPeriod = ARGV[4]
+        local rollupPrefix, key = ARGV[5], ARGV[6]
+        local firstID = 8 + tonumber(ARGV[7])
         if not now then
           now = tonumber(redis.call('TIME')[1])
         end
-        for level = 1, 3 do
-          local unit, span = units[level], spans[level]
-          local sliceStart = now - now % span
-          local bucket = base .. ':' .. unit .. ':' .. string.format('%d', sliceStart)
-          redis.call('ZINCRBY', bucket, count, string.format('%d', now - now % unit))
-          -- Alive while a window of maxRange can still reach the slice's last second.
-          redis.call('EXPIRE', bucket, sliceStart + span + maxRange - now)
+        local result = {now}
+        local unique = 0
+        for i = firstID, #ARGV, 2 do
+          if redis.call('SET', base .. ':id:' .. ARGV[i], '1', 'NX', 'EX', dedupPeriod) then
+            count = count + tonumber(ARGV[i + 1])
+            unique = unique + 1
+            result[#result + 1] = 1
+          else
+            result[#result + 1] = 0
+          end
         end
-        return now
+        if count == 0 then
+          return result
+        end
+
+        local function add(series, amount)
+          for level = 1, 3 do
+            local unit, span = units[level], spans[level]
+            local sliceStart = now - now % span
+            local bucket = series .. ':' .. unit .. ':' .. string.format('%d', sliceStart)
+            redis.call('ZINCRBY', bucket, amount, string.format('%d', now - now % unit))
+            -- Alive while a window of maxRange can still reach the slice's last second.
+            redis.call('EXPIRE', bucket, sliceStart + span + maxRange - now)
+          end
+        end
+        add(base, count)
+        if unique > 0 then
+          add(base .. ':u', unique)
+        end
+
+        -- Kept for a day past the minute: a roll-up may run late, never later than that.
+        local minute = string.format('%d', now - now % 60)
+        local ttl = now - now % 60 + 60 + 86400 - now
+        local active = rollupPrefix .. ':active:' .. minute
+        -- The first member added creates the set: only then does it need its expiry.
+        if redis.call('SADD', active, key) == 1 then
+          redis.call('EXPIRE', active, ttl)
+        end
+        if firstID > 8 then
+          local callbacks = base .. ':cb:' .. minute
+          if redis.call('SADD', callbacks, unpack(ARGV, 8, firstID - 1)) > 0 then
+            redis.call('EXPIRE', callbacks, ttl)
+          end
+        end
+        return result
         """
 
     /// KEYS[1] the counter's base key; ARGV: range, and the current second or "" for Redis's clock.

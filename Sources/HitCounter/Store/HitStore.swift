@@ -5,19 +5,49 @@ public protocol HitStore: Sendable {
     /// The longest window a read may ask for; buckets older than this are dropped.
     var maxRange: Int { get }
 
+    /// How long an id is remembered: a `(key, id)` seen again within it is not counted again.
+    var dedupPeriod: Int { get }
+
     /// Adds `count` hits to `key` at `second` (epoch seconds), or at the store's clock's current second
-    /// when nil. Returns the second the hits were counted at.
-    func hit(key: CounterKey, count: Int, at second: Int64?) async throws -> Int64
+    /// when nil. With an `id`, only if that id has not been counted on `key` within the dedup period,
+    /// checked and counted in one atomic step. `callback` names where the minute's roll-up event for
+    /// `key` should also go (stores without roll-ups ignore it).
+    func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt
 
     /// The number of hits on `key` in the seconds `t` with `now - range < t <= now`, where `now` is
-    /// `second`, or the store's clock's current second when nil.
-    func hits(key: CounterKey, range: Int, at second: Int64?) async throws -> Int64
+    /// `second`, or the store's clock's current second when nil. With `unique`, the number of distinct
+    /// ids counted on `key` in those seconds instead (exact: see docs/exactly-once.md).
+    func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) async throws -> Int64
 
     /// Succeeds when the store can serve requests.
     func ping() async throws
 }
 
+/// What one `hit` did.
+public struct HitReceipt: Sendable, Hashable {
+    /// The second (epoch seconds) the hit was counted at, or would have been.
+    public let second: Int64
+    /// False when the hit's id was already counted within the dedup period: nothing was added.
+    public let counted: Bool
+
+    public init(second: Int64, counted: Bool) {
+        self.second = second
+        self.counted = counted
+    }
+}
+
 extension HitStore {
     /// Releases what the store holds (its Redis connection); later calls fail. Nothing, by default.
     public func shutdown() {}
+
+    /// Adds `count` hits without an id. Returns the second they were counted at.
+    @discardableResult
+    public func hit(key: CounterKey, count: Int, at second: Int64?) async throws -> Int64 {
+        try await self.hit(key: key, count: count, id: nil, callback: nil, at: second).second
+    }
+
+    /// The number of hits on `key` in the last `range` seconds.
+    public func hits(key: CounterKey, range: Int, at second: Int64?) async throws -> Int64 {
+        try await self.hits(key: key, range: range, unique: false, at: second)
+    }
 }

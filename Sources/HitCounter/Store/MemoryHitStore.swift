@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -11,45 +12,74 @@ import Darwin
 /// Redis, and for fast HTTP tests. Not shared between replicas, and gone on restart.
 public final class MemoryHitStore: HitStore {
     public let maxRange: Int
-    private let counters = Mutex<[CounterKey: SecondBuckets]>([:])
+    public let dedupPeriod: Int
+    private let state = NIOLockedValueBox(State())
     private let writes = Atomic<Int>(0)
 
-    public init(maxRange: Int = 86_400) {
-        precondition(maxRange >= 1, "maxRange must be at least one second")
-        self.maxRange = maxRange
+    private struct State {
+        /// Hits per counter, and ids counted per counter (the `unique` reads).
+        var hits: [CounterKey: SecondBuckets] = [:]
+        var ids: [CounterKey: SecondBuckets] = [:]
+        /// When each counted `(key, id)` may count again (wall-clock seconds).
+        var seen: [SeenID: Int64] = [:]
     }
 
-    @discardableResult
-    public func hit(key: CounterKey, count: Int, at second: Int64?) async throws -> Int64 {
+    private struct SeenID: Hashable {
+        let key: CounterKey
+        let id: HitID
+    }
+
+    public init(maxRange: Int = 86_400, dedupPeriod: Int = 86_400) {
+        precondition(maxRange >= 1, "maxRange must be at least one second")
+        precondition(dedupPeriod >= 1, "dedupPeriod must be at least one second")
+        self.maxRange = maxRange
+        self.dedupPeriod = dedupPeriod
+    }
+
+    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt {
         let wallClock = Self.currentSecond()
         let now = second ?? wallClock
         // Like a Redis TTL: a bucket lives as long as a window of maxRange can still reach it, counted
         // on the wall clock, so driven time in tests keeps its buckets too.
         let expiresAt = wallClock + Int64(self.maxRange) + 1
         let sweep = self.writes.wrappingAdd(1, ordering: .relaxed).newValue % 4096 == 0
-        self.counters.withLock { counters in
-            counters[key, default: SecondBuckets()].add(Int64(count), at: now, expiresAt: expiresAt)
-            counters[key]!.dropExpired(at: wallClock)
-            if sweep {
-                // Now and then, forget counters nobody has hit within the longest window.
-                counters = counters.filter { entry in
-                    var buckets = entry.value
-                    buckets.dropExpired(at: wallClock)
-                    return !buckets.isEmpty
-                }
+        let counted = self.state.withLockedValue { state in
+            if let id {
+                let seen = SeenID(key: key, id: id)
+                if let until = state.seen[seen], until > wallClock { return false }
+                state.seen[seen] = wallClock + Int64(self.dedupPeriod)
+                state.ids[key, default: SecondBuckets()].add(1, at: now, expiresAt: expiresAt)
+                state.ids[key]!.dropExpired(at: wallClock)
             }
+            state.hits[key, default: SecondBuckets()].add(Int64(count), at: now, expiresAt: expiresAt)
+            state.hits[key]!.dropExpired(at: wallClock)
+            if sweep {
+                // Now and then, forget counters nobody has hit within the longest window, and old ids.
+                state.hits = Self.live(state.hits, at: wallClock)
+                state.ids = Self.live(state.ids, at: wallClock)
+                state.seen = state.seen.filter { $0.value > wallClock }
+            }
+            return true
         }
-        return now
+        return HitReceipt(second: now, counted: counted)
     }
 
-    public func hits(key: CounterKey, range: Int, at second: Int64?) async throws -> Int64 {
+    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) async throws -> Int64 {
         let now = second ?? Self.currentSecond()
-        return self.counters.withLock { counters in
-            counters[key]?.sum(from: now - Int64(range) + 1, through: now) ?? 0
+        return self.state.withLockedValue { state in
+            (unique ? state.ids : state.hits)[key]?.sum(from: now - Int64(range) + 1, through: now) ?? 0
         }
     }
 
     public func ping() async throws {}
+
+    private static func live(_ counters: [CounterKey: SecondBuckets], at wallClock: Int64) -> [CounterKey: SecondBuckets] {
+        counters.filter { entry in
+            var buckets = entry.value
+            buckets.dropExpired(at: wallClock)
+            return !buckets.isEmpty
+        }
+    }
 
     private static func currentSecond() -> Int64 {
         var now = timespec()

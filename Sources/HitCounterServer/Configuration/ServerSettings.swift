@@ -34,6 +34,11 @@ struct ServerSettings: Sendable {
     /// Bearer tokens: with one set, `POST /hit` (write) or `GET /hits` (read, which the write token also
     /// opens) needs it. From the environment or a file, never a flag, never logged.
     var tokens = AccessTokens()
+    /// How long a hit's id is remembered, in seconds; at least `maxRange`, so the ids counted in any
+    /// window are distinct.
+    var dedupPeriod = 86_400
+    /// Where each closed minute's roll-up events go (Redis store only).
+    var rollups = RollupSettings()
     /// Between SIGTERM and closing the listener, `/readyz` answers 503 and requests are still served.
     var shutdownDelay = Duration.zero
 
@@ -103,6 +108,19 @@ struct ServerSettings: Sendable {
             }
             self.limits.maxConnections = value
         }
+        if let period = read(.dedupPeriod) {
+            guard let value = Int(period), (1...31_536_000).contains(value) else {
+                throw SettingsError(.dedupPeriod, "must be a number of seconds from 1 to 31536000")
+            }
+            self.dedupPeriod = value
+        }
+        guard self.dedupPeriod >= self.maxRange else {
+            throw SettingsError(.dedupPeriod, "must be at least the max range (\(self.maxRange) s), so the ids counted in a window are distinct")
+        }
+        try self.rollups.read(read)
+        if self.store == .memory, self.rollups.kafkaBrokers != nil || !self.rollups.callbackURLs.isEmpty {
+            throw SettingsError(.store, "must be redis for roll-ups to Kafka or callbacks: their state lives in Redis")
+        }
         if let name = read(.serverName) {
             self.serverName = name.isEmpty ? nil : name
         }
@@ -155,6 +173,12 @@ enum Setting: String, CaseIterable, Sendable {
     case maxConnections
     case serverName
     case shutdownDelay
+    case dedupPeriod
+    case rollupLog
+    case rollupLease
+    case kafkaBrokers
+    case kafkaTopic
+    case callbackUrls
     case writeToken
     case writeTokenFile
     case readToken

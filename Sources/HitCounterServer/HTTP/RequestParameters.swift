@@ -94,17 +94,47 @@ struct RequestParameters {
 
     /// The counter key: 1 to 200 bytes of UTF-8 with no control characters; `default` when absent.
     func key() throws -> CounterKey {
+        try self.text("key", allowInteger: false).map { CounterKey($0) } ?? .default
+    }
+
+    /// The hit's id: like a key, and a JSON integer is taken as its digits (`{"id":42}`); nil when absent.
+    func id() throws -> HitID? {
+        try self.text("id", allowInteger: true).map { HitID($0) }
+    }
+
+    /// A callback URL, which must be one of `allowed`: a client can never make the service call an
+    /// address of its choosing.
+    func callback(allowed: Set<String>) throws -> String? {
+        guard let url = try self.text("callback", allowInteger: false) else { return nil }
+        guard !allowed.isEmpty else { throw RequestError.badParameter("callback", "is not accepted: this service has no callbacks configured") }
+        guard allowed.contains(url) else { throw RequestError.badParameter("callback", "must be one of the callback URLs this service is configured with") }
+        return url
+    }
+
+    /// A boolean parameter: `true` or `false` (or a JSON boolean), `false` when absent.
+    func boolean(_ name: String) throws -> Bool {
+        switch self.values[name] {
+        case nil: return false
+        case .query("true"), .body(.bool(true)): return true
+        case .query("false"), .body(.bool(false)): return false
+        default: throw RequestError.badParameter(name, "must be true or false")
+        }
+    }
+
+    /// A text parameter of 1 to 200 bytes of UTF-8 with no control characters.
+    private func text(_ name: String, allowInteger: Bool) throws -> String? {
         let text: String
-        switch self.values["key"] {
-        case nil: return .default
+        switch self.values[name] {
+        case nil: return nil
         case .query(let string), .body(.string(let string)): text = string
-        case .body: throw RequestError.badParameter("key", "must be a string")
+        case .body(.integer(let integer)) where allowInteger: text = String(integer)
+        case .body: throw RequestError.badParameter(name, allowInteger ? "must be a string or an integer" : "must be a string")
         }
-        guard (1...200).contains(text.utf8.count) else { throw RequestError.badParameter("key", "must be 1 to 200 bytes of UTF-8") }
+        guard (1...200).contains(text.utf8.count) else { throw RequestError.badParameter(name, "must be 1 to 200 bytes of UTF-8") }
         guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw RequestError.badParameter("key", "must not contain control characters")
+            throw RequestError.badParameter(name, "must not contain control characters")
         }
-        return CounterKey(text)
+        return text
     }
 }
 

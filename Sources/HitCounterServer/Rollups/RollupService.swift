@@ -1,0 +1,46 @@
+import AsyncHTTPClient
+import Foundation
+import HitCounter
+import Logging
+import ServiceLifecycle
+
+/// Runs this replica's `RollupEmitter` until shutdown, then releases the roll-up lock (so another
+/// replica takes over at once) and closes the sinks.
+struct RollupService: Service, CustomStringConvertible {
+    let emitter: RollupEmitter
+    let kafka: KafkaProducer?
+
+    var description: String { "RollupService" }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.emitter.run()
+        }
+        await self.kafka?.shutdown()
+    }
+
+    /// The sinks the settings name, and the emitter over them; nil when roll-ups are off (memory store,
+    /// or no sink).
+    static func make(_ settings: ServerSettings, store: any HitStore, logger: Logger) throws -> RollupService? {
+        guard let store = store as? RedisHitStore else { return nil }
+        var sinks: [any RollupSink] = []
+        var kafka: KafkaProducer?
+        if settings.rollups.log {
+            sinks.append(LogSink(logger: logger))
+        }
+        if let brokers = settings.rollups.kafkaBrokers {
+            let producer = try KafkaProducer(brokers: brokers, topic: settings.rollups.kafkaTopic)
+            sinks.append(KafkaSink(producer: producer, topic: settings.rollups.kafkaTopic))
+            kafka = producer
+        }
+        for url in settings.rollups.callbackURLs {
+            sinks.append(CallbackSink(url: url, client: HTTPClient.shared))
+        }
+        guard !sinks.isEmpty else { return nil }
+        var configuration = RollupEmitter.Configuration(name: settings.serverName ?? ProcessInfo.processInfo.hostName)
+        configuration.lease = settings.rollups.lease
+        configuration.interval = min(.seconds(1), settings.rollups.lease / 4)
+        return RollupService(emitter: RollupEmitter(store: store, sinks: sinks, configuration: configuration, logger: logger), kafka: kafka)
+    }
+
+}

@@ -1,0 +1,159 @@
+import HitCounter
+import Synchronization
+import TestSupport
+import Testing
+
+/// The per-minute roll-up on a real Redis, with driven time: each closed minute reaches each sink
+/// once, whichever replica holds the lock, and even when the holder dies.
+@Suite struct RollupTests {
+    static let minute: Int64 = 1_800_000_000  // a minute's first second
+
+    @Test func emitsEachClosedMinuteOnceWithHitsUniqueIDsAndCallbacks() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            let m = Self.minute
+            try await store.hit(key: "a", count: 2, at: m + 5)
+            _ = try await store.hit(key: "b", count: 1, id: "x", callback: "http://cb/1", at: m + 5)
+            _ = try await store.hit(key: "b", count: 1, id: "y", callback: nil, at: m + 30)
+            _ = try await store.hit(key: "b", count: 1, id: "x", callback: nil, at: m + 31)  // a duplicate
+            try await store.hit(key: "a", count: 1, at: m + 59)
+            try await store.hit(key: "a", count: 7, at: m + 60)
+
+            let clock = TestClock(m + 61)
+            let sink = CollectingSink("test")
+            let emitter = RollupEmitter(store: store, sinks: [sink], configuration: .init(name: "replica-1"), clock: clock.read)
+            #expect(try await emitter.runOnce() == 0, "minute \(m) closed 1 s ago: 2 s are left for late writes")
+            clock.set(m + 62)
+            #expect(try await emitter.runOnce() == 1)
+            #expect(sink.events == [
+                RollupEvent(key: "a", minute: m, hits: 3, unique: 0, emittedBy: "replica-1"),
+                RollupEvent(key: "b", minute: m, hits: 2, unique: 2, emittedBy: "replica-1", callbacks: ["http://cb/1"]),
+            ])
+            #expect(try await emitter.runOnce() == 0, "the next minute is still open")
+            clock.set(m + 122)
+            #expect(try await emitter.runOnce() == 1)
+            #expect(sink.events.last == RollupEvent(key: "a", minute: m + 60, hits: 7, unique: 0, emittedBy: "replica-1"))
+            #expect(sink.events.last?.json == #"{"key":"a","minute":1800000060,"hits":7,"unique":0,"emittedBy":"replica-1"}"#)
+            #expect(sink.events.count == 3)
+        }
+    }
+
+    @Test func twoReplicasRacingEmitEachMinuteOnce() async throws {
+        try await withRedisServer { redis in
+            let stores = (0..<2).map { _ in RedisHitStore(configuration: redis.configuration) }
+            defer { stores.forEach { $0.shutdown() } }
+            let m = Self.minute
+            for index in 0..<10 {
+                try await stores[index % 2].hit(key: CounterKey("k\(index % 3)"), count: 1, at: m + Int64(index) * 30)
+            }
+            let clock = TestClock(m + 62)
+            let sinks = [CollectingSink("shared"), CollectingSink("shared")]
+            let emitters = (0..<2).map { index in
+                RollupEmitter(store: stores[index], sinks: [sinks[index]], configuration: .init(name: "replica-\(index)"), clock: clock.read)
+            }
+            for _ in 0..<14 {
+                async let first = emitters[0].runOnce()
+                async let second = emitters[1].runOnce()
+                _ = try await (first, second)
+                clock.advance(by: 30)
+            }
+            let events = sinks[0].events + sinks[1].events
+            #expect(events.count == 10, "one event per key and minute: \(events)")
+            #expect(Set(events.map { "\($0.minute)/\($0.key)" }).count == events.count, "none twice")
+            #expect(events.reduce(0) { $0 + $1.hits } == 10)
+            #expect(sinks[0].events.isEmpty || sinks[1].events.isEmpty, "one replica held the lock throughout")
+        }
+    }
+
+    /// The lock's holder dies in the middle of a minute (it never releases the lock): once its lease
+    /// runs out, the other replica takes over and emits that minute, once.
+    @Test func whenTheHolderDiesMidMinuteTheOtherEmitsTheMinuteOnce() async throws {
+        try await withRedisServer { redis in
+            let stores = (0..<2).map { _ in RedisHitStore(configuration: redis.configuration) }
+            defer { stores.forEach { $0.shutdown() } }
+            let m = Self.minute
+            var configuration = RollupEmitter.Configuration(name: "holder")
+            configuration.lease = .seconds(2)
+            let clock = TestClock(m + 20)
+            let holderSink = CollectingSink("log")
+            let holder = RollupEmitter(store: stores[0], sinks: [holderSink], configuration: configuration, clock: clock.read)
+            configuration.name = "survivor"
+            let survivorSink = CollectingSink("log")
+            let survivor = RollupEmitter(store: stores[1], sinks: [survivorSink], configuration: configuration, clock: clock.read)
+
+            _ = try await holder.runOnce()  // takes the lock in minute m
+            #expect(try redis.cli(["GET", "hc:rollup:lock"]).hasPrefix("holder/"))
+            try await stores[0].hit(key: "mid", count: 3, at: m + 25)
+            try await stores[1].hit(key: "mid", count: 4, at: m + 40)
+            // The holder dies here: no more passes, no release.
+            clock.set(m + 62)
+            #expect(try await survivor.runOnce() == 0, "the dead holder's lease still runs")
+            try await Task.sleep(for: .milliseconds(2100))
+            #expect(try await survivor.runOnce() == 1)
+            #expect(survivorSink.events == [RollupEvent(key: "mid", minute: m, hits: 7, unique: 0, emittedBy: "survivor")])
+            #expect(holderSink.events.isEmpty)
+            #expect(try await survivor.runOnce() == 0, "not again")
+        }
+    }
+
+    /// A failing sink is retried with backoff while the other sinks, and hits, carry on.
+    @Test func aFailingSinkIsRetriedWithoutHoldingUpTheOthers() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            let m = Self.minute
+            try await store.hit(key: "k", count: 5, at: m + 1)
+            let clock = TestClock(m + 62)
+            let steady = CollectingSink("steady")
+            let flaky = CollectingSink("flaky", failures: 2)
+            let emitter = RollupEmitter(store: store, sinks: [steady, flaky], configuration: .init(name: "r"), clock: clock.read)
+
+            #expect(try await emitter.runOnce() == 1, "steady delivered, flaky failed")
+            #expect(steady.events.count == 1)
+            #expect(flaky.events.isEmpty)
+            #expect(try await emitter.runOnce() == 0, "flaky waits out its backoff")
+            try await store.hit(key: "k", count: 1, at: m + 70)  // hits are not held up
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await emitter.runOnce() == 0, "second failure")
+            try await Task.sleep(for: .milliseconds(1100))
+            #expect(try await emitter.runOnce() == 1)
+            #expect(flaky.events == steady.events)
+            #expect(flaky.attempts == 3)
+        }
+    }
+}
+
+/// Driven time for the emitter.
+final class TestClock: Sendable {
+    private let now: Atomic<Int64>
+    init(_ now: Int64) { self.now = Atomic(now) }
+    var read: @Sendable () -> Int64 { { self.now.load(ordering: .relaxed) } }
+    func set(_ now: Int64) { self.now.store(now, ordering: .relaxed) }
+    func advance(by seconds: Int64) { self.now.add(seconds, ordering: .relaxed) }
+}
+
+/// Keeps what it is given; fails its first `failures` deliveries.
+final class CollectingSink: RollupSink {
+    let name: String
+    private let state: Mutex<(events: [RollupEvent], failures: Int, attempts: Int)>
+
+    init(_ name: String, failures: Int = 0) {
+        self.name = name
+        self.state = Mutex(([], failures, 0))
+    }
+
+    var events: [RollupEvent] { self.state.withLock { $0.events } }
+    var attempts: Int { self.state.withLock { $0.attempts } }
+
+    func deliver(_ events: [RollupEvent]) async throws {
+        try self.state.withLock { state in
+            state.attempts += 1
+            if state.failures > 0 {
+                state.failures -= 1
+                throw RedisServerError("\(self.name) is down")
+            }
+            state.events += events
+        }
+    }
+}
