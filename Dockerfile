@@ -8,10 +8,10 @@ ARG SWIFT_VERSION=6.3
 FROM swift:${SWIFT_VERSION}-noble AS build
 
 # DL3008 (pin apt versions): the build stage is thrown away, and the exact
-# hiredis version comes with the base image's Ubuntu release.
+# hiredis and librdkafka versions come with the base image's Ubuntu release.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libhiredis-dev \
+    && apt-get install -y --no-install-recommends libhiredis-dev librdkafka-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /build
@@ -24,7 +24,7 @@ COPY Sources ./Sources
 COPY Tests ./Tests
 
 # The Swift runtime and Foundation go into the binary (--static-swift-stdlib),
-# so the runtime image needs no Swift; hiredis stays a shared library.
+# so the runtime image needs no Swift; hiredis and librdkafka stay shared libraries.
 RUN swift build -c release --static-swift-stdlib --product HitCounterServer \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/HitCounterServer" \
         /staging/HitCounterServer
@@ -39,6 +39,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ca-certificates \
         libhiredis1.1.0 \
+        librdkafka1 \
         tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 hitcounter \
