@@ -31,6 +31,26 @@ import Testing
         #expect(settings.limits.idleTimeout == .seconds(75))
         #expect(settings.limits.requestTimeout == .seconds(10))
         #expect(settings.limits.maxConnections == 1000)
+        #expect(settings.dedupPeriod == 86_400)
+        #expect(settings.rollups.log)
+        #expect(settings.rollups.kafkaBrokers == nil)
+        #expect(settings.rollups.callbackURLs.isEmpty)
+        #expect(settings.rollups.lease == .seconds(10))
+    }
+
+    @Test func readsTheRollupSettings() throws {
+        let settings = try self.settings(
+            flags: ["--kafka-brokers": "k1:9092,k2:9092", "--kafka-topic": "events.v1", "--rollup-log": "false"],
+            environment: ["HITCOUNTER_CALLBACK_URLS": "http://a/x,https://b/y", "HITCOUNTER_ROLLUP_LEASE": "4", "HITCOUNTER_DEDUP_PERIOD": "90000"]
+        )
+        #expect(settings.rollups.kafkaBrokers == "k1:9092,k2:9092")
+        #expect(settings.rollups.kafkaTopic == "events.v1")
+        #expect(!settings.rollups.log)
+        #expect(settings.rollups.callbackURLs == ["http://a/x", "https://b/y"])
+        #expect(settings.rollups.lease == .seconds(4))
+        #expect(settings.dedupPeriod == 90_000)
+        // Without one, the dedup period follows a max range longer than a day.
+        #expect(try self.settings(flags: ["--max-range": "172800"]).dedupPeriod == 172_800)
     }
 
     @Test func readsTheLimits() throws {
@@ -82,6 +102,13 @@ import Testing
         ([:], ["HITCOUNTER_IDLE_TIMEOUT": "0"], "--idle-timeout / HITCOUNTER_IDLE_TIMEOUT must be a number of seconds from 0.1 to 3600"),
         (["--request-timeout": "soon"], [:], "--request-timeout / HITCOUNTER_REQUEST_TIMEOUT must be a number of seconds from 0.1 to 300"),
         (["--max-connections": "0"], [:], "--max-connections / HITCOUNTER_MAX_CONNECTIONS must be a number from 1 to 1000000"),
+        (["--dedup-period": "60", "--max-range": "3600"], [:], "--dedup-period / HITCOUNTER_DEDUP_PERIOD must be at least the max range (3600 s), so the ids counted in a window are distinct"),
+        (["--rollup-log": "maybe"], [:], "--rollup-log / HITCOUNTER_ROLLUP_LOG must be true or false"),
+        (["--kafka-brokers": "kafka"], [:], "--kafka-brokers / HITCOUNTER_KAFKA_BROKERS must be host:port, comma separated"),
+        (["--kafka-topic": "no spaces"], [:], "--kafka-topic / HITCOUNTER_KAFKA_TOPIC must be 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'"),
+        ([:], ["HITCOUNTER_CALLBACK_URLS": "ftp://files"], "--callback-urls / HITCOUNTER_CALLBACK_URLS must be http:// or https:// URLs, comma separated"),
+        (["--store": "memory", "--kafka-brokers": "k:9092"], [:], "--store / HITCOUNTER_STORE must be redis for roll-ups to Kafka or callbacks: their state lives in Redis"),
+        (["--rollup-lease": "0.5"], [:], "--rollup-lease / HITCOUNTER_ROLLUP_LEASE must be a number of seconds from 1 to 300"),
     ] as [([String: String], [String: String], String)])
     func refusesBadValuesInOneLine(flags: [String: String], environment: [String: String], message: String) throws {
         let error = #expect(throws: SettingsError.self) { try self.settings(flags: flags, environment: environment) }

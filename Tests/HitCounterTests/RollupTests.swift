@@ -74,7 +74,7 @@ import Testing
             defer { stores.forEach { $0.shutdown() } }
             let m = Self.minute
             var configuration = RollupEmitter.Configuration(name: "holder")
-            configuration.lease = .seconds(2)
+            configuration.lease = .seconds(5)
             let clock = TestClock(m + 20)
             let holderSink = CollectingSink("log")
             let holder = RollupEmitter(store: stores[0], sinks: [holderSink], configuration: configuration, clock: clock.read)
@@ -89,7 +89,7 @@ import Testing
             // The holder dies here: no more passes, no release.
             clock.set(m + 62)
             #expect(try await survivor.runOnce() == 0, "the dead holder's lease still runs")
-            try await Task.sleep(for: .milliseconds(2100))
+            try await Task.sleep(for: .milliseconds(5100))
             #expect(try await survivor.runOnce() == 1)
             #expect(survivorSink.events == [RollupEvent(key: "mid", minute: m, hits: 7, unique: 0, emittedBy: "survivor")])
             #expect(holderSink.events.isEmpty)

@@ -4,7 +4,7 @@ import Foundation
 /// headers, a body that never finishes, nothing at all. Non-blocking: waiting is `Task.sleep`.
 public final class RawConnection: @unchecked Sendable {
     // @unchecked: owned by one test, used one call at a time.
-    private let fd: Int32
+    private var fd: Int32
 
     public init(port: Int) throws {
         guard let fd = connectToLoopback(port: port) else { throw RedisServerError("cannot connect to port \(port)") }
@@ -46,8 +46,14 @@ public final class RawConnection: @unchecked Sendable {
         return (String(decoding: received, as: UTF8.self), false)
     }
 
+    /// Closes the connection, as a client that goes away does.
+    public func close() {
+        if self.fd >= 0 { Glibc.close(self.fd) }
+        self.fd = -1
+    }
+
     deinit {
-        Glibc.close(self.fd)
+        self.close()
     }
 }
 

@@ -34,8 +34,8 @@ struct ServerSettings: Sendable {
     /// Bearer tokens: with one set, `POST /hit` (write) or `GET /hits` (read, which the write token also
     /// opens) needs it. From the environment or a file, never a flag, never logged.
     var tokens = AccessTokens()
-    /// How long a hit's id is remembered, in seconds; at least `maxRange`, so the ids counted in any
-    /// window are distinct.
+    /// How long a hit's id is remembered, in seconds; at least `maxRange` (its default when that is
+    /// longer than a day), so the ids counted in any window are distinct.
     var dedupPeriod = 86_400
     /// Where each closed minute's roll-up events go (Redis store only).
     var rollups = RollupSettings()
@@ -113,6 +113,8 @@ struct ServerSettings: Sendable {
                 throw SettingsError(.dedupPeriod, "must be a number of seconds from 1 to 31536000")
             }
             self.dedupPeriod = value
+        } else {
+            self.dedupPeriod = max(self.dedupPeriod, self.maxRange)
         }
         guard self.dedupPeriod >= self.maxRange else {
             throw SettingsError(.dedupPeriod, "must be at least the max range (\(self.maxRange) s), so the ids counted in a window are distinct")

@@ -37,10 +37,17 @@ struct RollupService: Service, CustomStringConvertible {
             sinks.append(CallbackSink(url: url, client: HTTPClient.shared))
         }
         guard !sinks.isEmpty else { return nil }
-        var configuration = RollupEmitter.Configuration(name: settings.serverName ?? ProcessInfo.processInfo.hostName)
+        var configuration = RollupEmitter.Configuration(name: settings.serverName ?? Self.hostname())
         configuration.lease = settings.rollups.lease
         configuration.interval = min(.seconds(1), settings.rollups.lease / 4)
         return RollupService(emitter: RollupEmitter(store: store, sinks: sinks, configuration: configuration, logger: logger), kafka: kafka)
     }
 
+
+    /// The pod's name on Kubernetes. `gethostname`, not Foundation's `hostName`, which may ask DNS.
+    private static func hostname() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "unknown" }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }
