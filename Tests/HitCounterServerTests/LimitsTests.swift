@@ -62,19 +62,4 @@ import Testing
         #expect(try await idle.receive(timeout: .seconds(5)) == ("", true))
         #expect(try await halfHeaders.receive(timeout: .seconds(5)) == ("", true))
     }
-
-    @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
-        let server = try await ServerProcess(["--store", "memory", "--max-connections", "2"])
-        let holders = [try RawConnection(port: server.port), try RawConnection(port: server.port)]
-        try await Task.sleep(for: .milliseconds(200))  // both accepted
-
-        let third = try RawConnection(port: server.port)
-        try await third.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        let waiting = try await third.receive(timeout: .milliseconds(500))
-        #expect(waiting == ("", false), "not accepted while two connections are open")
-
-        holders[0].close()
-        let answer = try await third.receive(timeout: .seconds(10))
-        #expect(answer.text.hasPrefix("HTTP/1.1 200 "), "accepted once one closed: \(answer.text)")
-    }
 }
