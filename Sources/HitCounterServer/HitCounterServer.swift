@@ -54,16 +54,13 @@ struct HitCounterServer: AsyncParsableCommand {
         // threads and NIO's on its way to Redis and back (measured: see docs/performance.md).
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         LoggingSystem.bootstrap { label in
-            switch settings.logFormat {
-            case .json:
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = settings.logLevel
-                return handler
-            case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = settings.logLevel
-                return handler
-            }
+            var handler: any LogHandler =
+                switch settings.logFormat {
+                case .json: JSONLogHandler(label: label)
+                case .text: StreamLogHandler.standardError(label: label)
+                }
+            handler.logLevel = settings.logLevel
+            return handler
         }
         let logger = Logger(label: "hitcounter")
         logger.info(

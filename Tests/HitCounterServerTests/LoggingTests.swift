@@ -7,13 +7,6 @@ import Testing
 /// The binary's logs: one JSON object per line, a request id on each request's line, and neither
 /// counter keys nor tokens anywhere.
 @Suite struct LoggingTests {
-    func lines(of server: ServerProcess) throws -> [[String: Any]] {
-        try server.log.split(whereSeparator: \.isNewline).map { line in
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
-            return try #require(object as? [String: Any], "not a JSON object: \(line)")
-        }
-    }
-
     func hit(_ server: ServerProcess, key: String, token: String? = nil) async throws -> HTTPResponseStatus {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(server.port)/hit?key=\(key)")
         request.method = .POST
@@ -30,7 +23,7 @@ import Testing
         #expect(try await self.hit(server, key: "private-user-key") == .unauthorized)
         try await Task.sleep(for: .milliseconds(100))
 
-        let lines = try self.lines(of: server)
+        let lines = try server.jsonLog()
         let requests = lines.filter { $0["message"] as? String == "request" }
         #expect(requests.map { $0["http.status"] as? String } == ["200", "401"])
         for request in requests {
@@ -49,7 +42,7 @@ import Testing
         let server = try await ServerProcess(["--store", "memory"])
         #expect(try await self.hit(server, key: "private-user-key") == .ok)
         try await Task.sleep(for: .milliseconds(100))
-        let lines = try self.lines(of: server)
+        let lines = try server.jsonLog()
         #expect(lines.contains { $0["message"] as? String == "starting" })
         #expect(!lines.contains { $0["message"] as? String == "request" })
         #expect(!server.log.contains("private-user-key"))

@@ -44,27 +44,22 @@ import Testing
             var events: [[String: Any]] = []
             while events.isEmpty, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(250))
-                events = try Self.rollupEvents(in: survivor.log, key: "failover", minute: minute)
+                events = try Self.rollupEvents(in: survivor, key: "failover", minute: minute)
             }
             try await Task.sleep(for: .seconds(2))  // a second emission, if any, would show by now
-            events = try Self.rollupEvents(in: survivor.log, key: "failover", minute: minute)
+            events = try Self.rollupEvents(in: survivor, key: "failover", minute: minute)
             #expect(events.count == 1, "emitted once: \(events)")
             #expect(events.first?["event.hits"] as? String == "10")
             #expect(events.first?["event.unique"] as? String == "10")
             #expect(events.first?["event.emittedBy"] as? String == survivorName)
-            #expect(try Self.rollupEvents(in: holder.log, key: "failover", minute: minute).isEmpty, "the killed holder never emitted it")
+            #expect(try Self.rollupEvents(in: holder, key: "failover", minute: minute).isEmpty, "the killed holder never emitted it")
         }
     }
 
-    /// The `rollup` lines of a JSON log for one key and minute.
-    static func rollupEvents(in log: String, key: String, minute: Int64) throws -> [[String: Any]] {
-        try log.split(whereSeparator: \.isNewline).compactMap { line in
-            guard line.hasPrefix("{") else { return nil }
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            guard let object, object["message"] as? String == "rollup", object["event.key"] as? String == key,
-                object["event.minute"] as? String == "\(minute)"
-            else { return nil }
-            return object
+    /// The `rollup` lines of a replica's log for one key and minute.
+    static func rollupEvents(in server: ServerProcess, key: String, minute: Int64) throws -> [[String: Any]] {
+        try server.jsonLog().filter { line in
+            line["message"] as? String == "rollup" && line["event.key"] as? String == key && line["event.minute"] as? String == "\(minute)"
         }
     }
 }

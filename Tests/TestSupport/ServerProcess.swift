@@ -30,6 +30,16 @@ public final class ServerProcess: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOfFile: self.logFile, encoding: .utf8)) ?? "" }
 
+    /// The log's lines, each parsed as the JSON object the service writes (its default log format).
+    public func jsonLog() throws -> [[String: Any]] {
+        try self.log.split(whereSeparator: \.isNewline).map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw RedisServerError("not a JSON object: \(line)")
+            }
+            return object
+        }
+    }
+
     /// True when something accepts TCP connections on the port.
     public func isListening() async throws -> Bool {
         guard let fd = connectToLoopback(port: self.port) else { return false }

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 
 /// Emits each closed minute's roll-up events exactly once across the fleet.
@@ -34,6 +35,8 @@ public final class RollupEmitter: Sendable {
     private let token: String
     private let clock: (@Sendable () -> Int64)?
     private let logger: Logger
+    /// 1 while this replica holds the roll-up lock.
+    private let leader = Gauge(label: "hitcounter_rollup_leader")
     private let retries = NIOLockedValueBox<[String: (attempts: Int, notBefore: ContinuousClock.Instant)]>([:])
 
     /// - Parameter clock: the current second, for tests that drive time; Redis's clock when nil.
@@ -71,18 +74,23 @@ public final class RollupEmitter: Sendable {
     @discardableResult
     public func runOnce() async throws -> Int {
         var delivered = 0
+        // Sinks are usually owed the same minute: read a closed minute once per pass, not once per sink.
+        var read: (minute: Int64, events: [RollupEvent])?
         while true {
             guard let claim = try await self.claim() else {
-                Gauge(label: "hitcounter_rollup_leader").record(0)
+                self.leader.record(0)
                 return delivered
             }
-            Gauge(label: "hitcounter_rollup_leader").record(1)
+            self.leader.record(1)
             // The sink furthest behind whose minute has closed, and is not waiting to retry.
             let due = zip(self.sinks, claim.next).filter { sink, next in
                 next + 60 + self.configuration.delay <= claim.now && self.mayTry(sink.name)
             }
             guard let (sink, minute) = due.min(by: { $0.1 < $1.1 }) else { return delivered }
-            let events = try await self.events(minute: minute).filter { sink.accepts($0) }
+            if read?.minute != minute {
+                read = (minute, try await self.events(minute: minute))
+            }
+            let events = read!.events.filter { sink.accepts($0) }
             do {
                 if !events.isEmpty { try await sink.deliver(events) }
             } catch {
@@ -111,8 +119,7 @@ public final class RollupEmitter: Sendable {
     }
 
     private func claim() async throws -> (now: Int64, next: [Int64])? {
-        let lease = self.configuration.lease.components
-        let milliseconds = lease.seconds * 1000 + lease.attoseconds / 1_000_000_000_000_000
+        let milliseconds = TimeAmount(self.configuration.lease).nanoseconds / 1_000_000
         let reply = try await self.store.client.evaluate(
             self.store.client.script(RollupScripts.claim),
             keys: [self.key("lock")] + self.sinks.map { self.key("next:" + $0.name) },

@@ -23,8 +23,8 @@ public struct RollupEvent: Sendable, Hashable {
 
     /// The event as one line of JSON, fields in the documented order.
     public var json: String {
-        #"{"key":"# + Self.quoted(self.key.description) + #","minute":\#(self.minute),"hits":\#(self.hits),"unique":\#(self.unique),"emittedBy":"#
-            + Self.quoted(self.emittedBy) + "}"
+        #"{"key":"# + JSONString.quoted(self.key.description) + #","minute":\#(self.minute),"hits":\#(self.hits),"unique":\#(self.unique),"emittedBy":"#
+            + JSONString.quoted(self.emittedBy) + "}"
     }
 
     /// A stable id for the event, for consumers that want to drop a rare duplicate (docs/exactly-once.md):
@@ -42,36 +42,4 @@ public struct RollupEvent: Sendable, Hashable {
         }
         return id
     }
-
-    private static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
-    }
-}
-
-/// Where roll-up events go: Kafka, HTTP callbacks, the log.
-///
-/// `deliver` returns only once the sink has confirmed every event (Kafka's acknowledgement, a 2xx), or
-/// throws; a minute counts as emitted to a sink only after it returns. It should give up within its
-/// own timeout, well inside the emitter's lease.
-public protocol RollupSink: Sendable {
-    /// Stable across restarts and replicas: the sink's cursor in Redis is named after it.
-    var name: String { get }
-    /// Whether the sink takes this event. All do, except callbacks: only the events whose hits named them.
-    func accepts(_ event: RollupEvent) -> Bool
-    func deliver(_ events: [RollupEvent]) async throws
-}
-
-extension RollupSink {
-    public func accepts(_ event: RollupEvent) -> Bool { true }
 }

@@ -43,10 +43,7 @@ struct RollupSettings: Sendable {
             }
         }
         if let lease = read(.rollupLease) {
-            guard let seconds = Double(lease), (1...300).contains(seconds) else {
-                throw SettingsError(.rollupLease, "must be a number of seconds from 1 to 300")
-            }
-            self.lease = .milliseconds(Int64(seconds * 1000))
+            self.lease = try ServerSettings.seconds(lease, setting: .rollupLease, in: 1...300)
         }
     }
 }

@@ -127,20 +127,17 @@ struct ServerSettings: Sendable {
             self.serverName = name.isEmpty ? nil : name
         }
         if let delay = read(.shutdownDelay) {
-            guard let seconds = Double(delay), (0...60).contains(seconds) else {
-                throw SettingsError(.shutdownDelay, "must be a number of seconds from 0 to 60")
-            }
-            self.shutdownDelay = .milliseconds(Int64(seconds * 1000))
+            self.shutdownDelay = try Self.seconds(delay, setting: .shutdownDelay, in: 0...60)
         }
         self.tokens.write = try Self.token(read(.writeToken), file: read(.writeTokenFile), setting: .writeToken, fileSetting: .writeTokenFile)
         self.tokens.read = try Self.token(read(.readToken), file: read(.readTokenFile), setting: .readToken, fileSetting: .readTokenFile)
     }
 
     /// A number of seconds within `bounds`, such as `0.5`.
-    private static func seconds(_ text: String, setting: Setting, in bounds: ClosedRange<Double>) throws(SettingsError) -> Duration {
+    static func seconds(_ text: String, setting: Setting, in bounds: ClosedRange<Double>) throws(SettingsError) -> Duration {
         guard let seconds = Double(text), bounds.contains(seconds) else {
-            func shown(_ value: Double) -> String { value.rounded() == value ? String(Int(value)) : String(value) }
-            throw SettingsError(setting, "must be a number of seconds from \(shown(bounds.lowerBound)) to \(shown(bounds.upperBound))")
+            let (lower, upper) = (Duration.seconds(bounds.lowerBound), Duration.seconds(bounds.upperBound))
+            throw SettingsError(setting, "must be a number of seconds from \(lower.formattedSeconds) to \(upper.formattedSeconds)")
         }
         return .milliseconds(Int64(seconds * 1000))
     }

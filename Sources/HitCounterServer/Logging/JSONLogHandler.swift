@@ -5,6 +5,7 @@ import Musl
 #else
 import Darwin
 #endif
+import HitCounter
 import Logging
 
 /// swift-log's `StreamLogHandler`, but one JSON object per line, for log collectors:
@@ -31,22 +32,22 @@ struct JSONLogHandler: LogHandler {
     private static let fixedFields: Set<String> = ["time", "level", "label", "message", "error", "source", "file", "line"]
 
     func log(event: LogEvent) {
-        var line = #"{"time":"# + Self.quoted(Self.timestamp())
-        line += #","level":"# + Self.quoted(event.level.rawValue)
-        line += #","label":"# + Self.quoted(self.label)
-        line += #","message":"# + Self.quoted(event.message.description)
+        var line = #"{"time":"# + JSONString.quoted(Self.timestamp())
+        line += #","level":"# + JSONString.quoted(event.level.rawValue)
+        line += #","label":"# + JSONString.quoted(self.label)
+        line += #","message":"# + JSONString.quoted(event.message.description)
         var merged = self.metadata
         if let provided = self.metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let metadata = event.metadata { merged.merge(metadata) { _, new in new } }
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             let name = Self.fixedFields.contains(key) ? "metadata." + key : key
-            line += "," + Self.quoted(name) + ":" + Self.json(value)
+            line += "," + JSONString.quoted(name) + ":" + Self.json(value)
         }
         if let error = event.error {
-            line += #","error":"# + Self.quoted("\(error)")
+            line += #","error":"# + JSONString.quoted("\(error)")
         }
         if event.level >= .warning {
-            line += #","source":"# + Self.quoted(event.source) + #","file":"# + Self.quoted(event.file) + #","line":"# + String(event.line)
+            line += #","source":"# + JSONString.quoted(event.source) + #","file":"# + JSONString.quoted(event.file) + #","line":"# + String(event.line)
         }
         line += "}\n"
         // One write(2) per line, so lines from different threads never interleave.
@@ -55,32 +56,12 @@ struct JSONLogHandler: LogHandler {
 
     private static func json(_ value: Logger.Metadata.Value) -> String {
         switch value {
-        case .string(let string): Self.quoted(string)
-        case .stringConvertible(let convertible): Self.quoted(convertible.description)
+        case .string(let string): JSONString.quoted(string)
+        case .stringConvertible(let convertible): JSONString.quoted(convertible.description)
         case .array(let values): "[" + values.map(Self.json).joined(separator: ",") + "]"
         case .dictionary(let dictionary):
-            "{" + dictionary.sorted(by: { $0.key < $1.key }).map { Self.quoted($0.key) + ":" + Self.json($0.value) }.joined(separator: ",") + "}"
+            "{" + dictionary.sorted(by: { $0.key < $1.key }).map { JSONString.quoted($0.key) + ":" + Self.json($0.value) }.joined(separator: ",") + "}"
         }
-    }
-
-    /// A JSON string: quotes, backslashes and control characters escaped; everything else as is.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        result.unicodeScalars.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 
     /// UTC with milliseconds, in RFC 3339: `2026-11-21T07:00:00.123Z`.

@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
 
@@ -16,7 +17,7 @@ final class KafkaProducer: @unchecked Sendable {
 
     /// - Parameter timeout: how long a message may take to be acknowledged before it counts as failed.
     init(brokers: String, topic: String, timeout: Duration = .seconds(3), options: [String: String] = [:]) throws(KafkaError) {
-        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(TimeAmount(timeout).nanoseconds / 1_000_000)
         let conf = rd_kafka_conf_new()!
         let settings = [
             "bootstrap.servers": brokers,
