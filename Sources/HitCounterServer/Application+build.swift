@@ -50,7 +50,7 @@ func buildApplication(
         configuration: .init(
             address: .hostname(settings.hostname, port: settings.port),
             serverName: "HitCounter",
-            availableConnectionsDelegate: limits.maxConnections.map { MaximumAvailableConnections($0, logger: logger) }
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)
         ),
         // Services stop in reverse order: the HTTP server finishes its requests first, then the roll-ups
         // stop (releasing their lock), then the store closes.

@@ -26,7 +26,7 @@ struct HitCounterServer: AsyncParsableCommand {
     @Option(help: "json (one object per line) or text (HITCOUNTER_LOG_FORMAT, default json).") var logFormat: String?
     @Option(help: "Seconds before an idle connection is closed (HITCOUNTER_IDLE_TIMEOUT, default 75).") var idleTimeout: String?
     @Option(help: "Seconds a client may take to send a request body (HITCOUNTER_REQUEST_TIMEOUT, default 10).") var requestTimeout: String?
-    @Option(help: "Open connections at most; more wait to be accepted (HITCOUNTER_MAX_CONNECTIONS, default no cap).") var maxConnections: String?
+    @Option(help: "Open connections at most; more wait to be accepted (HITCOUNTER_MAX_CONNECTIONS, default 1000).") var maxConnections: String?
     @Option(help: "Seconds a hit's id is remembered; at least the max range (HITCOUNTER_DEDUP_PERIOD, default 86400).")
     var dedupPeriod: String?
     @Option(help: "Log each roll-up event: true or false (HITCOUNTER_ROLLUP_LOG, default true).") var rollupLog: String?

@@ -62,4 +62,26 @@ import Testing
         #expect(try await idle.receive(timeout: .seconds(5)) == ("", true))
         #expect(try await halfHeaders.receive(timeout: .seconds(5)) == ("", true))
     }
+
+    @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
+        let server = try await ServerProcess(["--store", "memory", "--max-connections", "2"])
+        // Each holder is served once (so it is surely accepted), then stays open, idle.
+        var holders: [RawConnection] = []
+        for _ in 0..<2 {
+            let holder = try RawConnection(port: server.port)
+            try await holder.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let served = try await holder.receive(timeout: .seconds(2))
+            #expect(served.text.hasPrefix("HTTP/1.1 200 ") && !served.closed, "\(served)")
+            holders.append(holder)
+        }
+
+        let third = try RawConnection(port: server.port)
+        try await third.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let waiting = try await third.receive(timeout: .seconds(1))
+        #expect(waiting == ("", false), "not accepted while two connections are open")
+
+        holders[0].close()
+        let answer = try await third.receive(timeout: .seconds(10))
+        #expect(answer.text.hasPrefix("HTTP/1.1 200 "), "accepted once one closed: \(answer.text)")
+    }
 }

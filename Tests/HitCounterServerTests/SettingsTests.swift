@@ -30,7 +30,7 @@ import Testing
         #expect(settings.logFormat == .json)
         #expect(settings.limits.idleTimeout == .seconds(75))
         #expect(settings.limits.requestTimeout == .seconds(10))
-        #expect(settings.limits.maxConnections == nil)
+        #expect(settings.limits.maxConnections == 1000)
         #expect(settings.dedupPeriod == 86_400)
         #expect(settings.rollups.log)
         #expect(settings.rollups.kafkaBrokers == nil)

@@ -35,14 +35,15 @@ import Testing
 
     @Test func bucketsReallyDisappear() async throws {
         try await withRedisServer { redis in
-            // maxRange 1 and a hit on the last second of its minute: the seconds bucket lives 2 s.
-            let store = RedisHitStore(configuration: redis.configuration, maxRange: 1)
+            // maxRange 5 and a hit on the last second of its minute: the seconds bucket lives 6 s (long
+            // enough to be seen under a sanitizer's slowdown, short enough to wait for).
+            let store = RedisHitStore(configuration: redis.configuration, maxRange: 5)
             defer { store.shutdown() }
             let second = Self.now
             try await store.hit(key: "gone", count: 1, at: second)
             let key = "hc:{gone}:1:\(second - second % 60)"
             #expect(try redis.cli(["EXISTS", key]) == "1")
-            try await Task.sleep(for: .milliseconds(2600))
+            try await Task.sleep(for: .milliseconds(6600))
             #expect(try redis.cli(["EXISTS", key]) == "0")
         }
     }
@@ -105,12 +106,12 @@ import Testing
             let store = RedisHitStore(configuration: configuration)
             defer { store.shutdown() }
             try await store.ping()
-            try redis.stall(milliseconds: 1000)
+            try redis.stall(milliseconds: 3000)
             let started = ContinuousClock.now
             let error = await #expect(throws: RedisError.self) { try await store.hit(key: "slow", count: 1, at: nil) }
             #expect(error?.kind == .timeout || error?.kind == .connectionFailed)
-            #expect(ContinuousClock.now - started < .milliseconds(900), "fails within the timeout, not after the stall")
-            try await Task.sleep(for: .milliseconds(1200))  // past the stall and the reconnect delay
+            #expect(ContinuousClock.now - started < .milliseconds(2500), "fails at the 200 ms timeout, not after the 3 s stall")
+            try await Task.sleep(for: .milliseconds(3200))  // past the stall and the reconnect delay
             try await store.hit(key: "slow", count: 1, at: Self.now)
             #expect(try await store.hits(key: "slow", range: 1, at: Self.now) == 1)
         }
@@ -120,11 +121,12 @@ import Testing
         try await withRedisServer { redis in
             var configuration = redis.configuration
             configuration.maxPendingCommands = 8
-            configuration.commandTimeout = .seconds(3)
+            configuration.commandTimeout = .seconds(10)
             let store = RedisHitStore(configuration: configuration)
             defer { store.shutdown() }
             try await store.ping()
-            try redis.stall(milliseconds: 500)
+            // Long enough that all 40 are sent while it lasts, even under a sanitizer's slowdown.
+            try redis.stall(milliseconds: 3000)
             let results = await withTaskGroup(of: RedisError.Kind?.self) { group in
                 for index in 0..<40 {
                     group.addTask {

@@ -5,6 +5,10 @@ import Foundation
 /// Spawned with `posix_spawn` and an empty signal mask. Foundation's `Process` passes on the mask of
 /// the thread that starts it, and the test runner's threads block SIGTERM, so a server started that
 /// way ignores a clean shutdown request, which is exactly what these tests need to send.
+///
+/// The child keeps only its standard streams. Tests run in parallel in one process, so a child that
+/// inherited the sockets open at the moment it started (another test's connections, Redis clients)
+/// would hold them open after their owner closed them: the peer would see no FIN until that child exited.
 public final class ChildProcess: @unchecked Sendable {
     // @unchecked: `exitStatus` is written only by the owner's wait(), one call at a time.
     public let pid: pid_t
@@ -31,6 +35,9 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&files, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&files, 1, 2)
         posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0)
+        guard let addCloseFrom = posixSpawnFileActionsAddCloseFrom, addCloseFrom(&files, 3) == 0 else {
+            throw RedisServerError("posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later) is needed")
+        }
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -83,3 +90,9 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 }
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np`: `<spawn.h>` declares it only for `_GNU_SOURCE`,
+/// which Swift's Glibc module is not built with, so it is looked up by name.
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+private let posixSpawnFileActionsAddCloseFrom: AddCloseFrom? =
+    dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddCloseFrom.self) }

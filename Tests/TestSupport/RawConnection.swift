@@ -59,7 +59,7 @@ public final class RawConnection: @unchecked Sendable {
 
 /// A connected TCP socket to 127.0.0.1:`port`, or nil when nothing accepts there.
 func connectToLoopback(port: Int) -> Int32? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return nil }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

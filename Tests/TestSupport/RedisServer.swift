@@ -107,7 +107,7 @@ public func executable(_ name: String) throws -> URL {
 
 /// A TCP port nothing listens on right now: bind port 0, read the port the kernel chose, close.
 public func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw RedisServerError("socket() failed") }
     defer { close(fd) }
     var address = sockaddr_in()

@@ -9,9 +9,8 @@ struct HTTPLimits: Sendable {
     var idleTimeout = Duration.seconds(75)
     /// The longest a client may take to send a request body; after it the answer is a 408.
     var requestTimeout = Duration.seconds(10)
-    /// Connections beyond this wait in the kernel's accept queue until one closes. Off by default:
-    /// see docs/reliability.md for why.
-    var maxConnections: Int?
+    /// Connections beyond this wait in the kernel's accept queue until one closes.
+    var maxConnections = 1000
 
     /// One header, the request line and all headers together, and the number of headers; more is a 431.
     static let maxHeaderFieldBytes = 8 * 1024
