@@ -207,7 +207,9 @@ class Bench:
         commands = []
         for c in range(counters):
             for t in range(start, start + 3600):
-                args = ["EVALSHA", sha, "1", f"hc:{{bench-{c}}}", "1", "86400", str(t)]
+                # The arguments RedisHitStore passes: count, max range, second, dedup period, roll-up
+                # prefix, key, no callbacks, no ids.
+                args = ["EVALSHA", sha, "1", f"hc:{{bench-{c}}}", "1", "86400", str(t), "86400", "hc:rollup", f"bench-{c}", "0"]
                 commands.append(f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args))
         subprocess.run(cli + ["--pipe"], input="".join(commands), text=True, check=True, capture_output=True)
         self.raw["redis_keys_per_counter"] = int(run(cli + ["DBSIZE"]).strip()) / counters

@@ -78,7 +78,7 @@ func buildRouter(
         router.add(middleware: ServedByMiddleware(name: serverName))
     }
     if metrics != nil {
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestMetricsMiddleware())
     }
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: ErrorMiddleware(allowedMethods: [
