@@ -57,14 +57,22 @@ public final class RawConnection: @unchecked Sendable {
     }
 }
 
-/// A connected TCP socket to 127.0.0.1:`port`, or nil when nothing accepts there.
-func connectToLoopback(port: Int) -> Int32? {
+/// A TCP socket no child process inherits (see `ChildProcess`), and the address 127.0.0.1:`port`.
+func loopbackSocket(port: Int) -> (fd: Int32, address: sockaddr_in)? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return nil }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = in_port_t(UInt16(port).bigEndian)
+    return (fd, address)
+}
+
+/// A connected TCP socket to 127.0.0.1:`port`, or nil when nothing accepts there.
+func connectToLoopback(port: Int) -> Int32? {
+    guard let socket = loopbackSocket(port: port) else { return nil }
+    let fd = socket.fd
+    var address = socket.address
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }

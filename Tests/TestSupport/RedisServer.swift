@@ -107,13 +107,10 @@ public func executable(_ name: String) throws -> URL {
 
 /// A TCP port nothing listens on right now: bind port 0, read the port the kernel chose, close.
 public func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw RedisServerError("socket() failed") }
+    guard let socket = loopbackSocket(port: 0) else { throw RedisServerError("socket() failed") }
+    let fd = socket.fd
+    var address = socket.address
     defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in

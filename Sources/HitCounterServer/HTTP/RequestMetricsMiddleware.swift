@@ -69,13 +69,10 @@ private final class MetricsCache: Sendable {
             if let metrics = routes[id] { return metrics }
             let labels = [("http.route", route), ("http.request.method", method.rawValue)]
             let code = String(status.code)
+            let withStatus = labels + [("http.response.status_code", code)]
             let metrics = RouteMetrics(
-                requests: Counter(label: "hb.requests", dimensions: labels + [("http.response.status_code", code)]),
-                duration: Metrics.Timer(
-                    label: "http.server.request.duration",
-                    dimensions: labels + [("http.response.status_code", code)],
-                    preferredDisplayUnit: .seconds
-                ),
+                requests: Counter(label: "hb.requests", dimensions: withStatus),
+                duration: Metrics.Timer(label: "http.server.request.duration", dimensions: withStatus, preferredDisplayUnit: .seconds),
                 errors: Counter(label: "hb.request.errors", dimensions: labels + [("error.type", code)])
             )
             routes[id] = metrics
