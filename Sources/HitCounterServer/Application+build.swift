@@ -38,7 +38,7 @@ func buildApplication(
     let limits = settings.limits
     return Application(
         router: router,
-        server: .http1(configuration: .init(
+        server: .conformingHTTP1(configuration: .init(
             additionalChannelHandlers: [MalformedRequestHandler()],
             idleTimeout: TimeAmount(limits.idleTimeout),
             httpDecoderConfiguration: .init(
@@ -70,7 +70,7 @@ func buildRouter(
     metrics: PrometheusCollectorRegistry? = nil,
     drain: DrainState = DrainState()
 ) -> Router<BasicRequestContext> {
-    let router = Router()
+    let router = Router(options: .autoGenerateHeadEndpoints)
     // Outermost first: the instance's name goes on every answer, errors included; metrics see the
     // final status, after errors became answers. Their labels are bounded: the matched route (or
     // NotFound), the method (NIO's parser accepts only the registered methods), the status.
@@ -81,18 +81,18 @@ func buildRouter(
         router.add(middleware: RequestMetricsMiddleware())
     }
     router.add(middleware: AccessLogMiddleware())
-    router.add(middleware: ErrorMiddleware(allowedMethods: [
-        "/hit": [.post],
-        "/hits": [.get, .head],
-        "/healthz": [.get, .head],
-        "/readyz": [.get, .head],
-        "/metrics": [.get, .head],
-    ]))
-    router.add(middleware: AuthMiddleware(tokens: tokens))
-    HitRoutes(counter: counter, bodyTimeout: requestTimeout, callbackURLs: callbackURLs).addRoutes(to: router)
-    HealthRoutes(counter: counter, drain: drain).addRoutes(to: router)
-    if let metrics {
-        MetricsRoutes(registry: metrics).addRoutes(to: router)
+    let routes = Route.allCases.filter { $0 != .metrics || metrics != nil }
+    router.add(middleware: ErrorMiddleware(routes: routes))
+    let hitRoutes = HitRoutes(counter: counter, bodyTimeout: requestTimeout, callbackURLs: callbackURLs)
+    let healthRoutes = HealthRoutes(counter: counter, drain: drain)
+    for route in routes {
+        switch route {
+        case .hit: router.add(route, tokens: tokens, use: hitRoutes.hit)
+        case .hits: router.add(route, tokens: tokens, use: hitRoutes.hits)
+        case .healthz: router.add(route, tokens: tokens, use: healthRoutes.healthy)
+        case .readyz: router.add(route, tokens: tokens, use: healthRoutes.ready)
+        case .metrics: router.add(route, tokens: tokens, use: MetricsRoutes(registry: metrics!).metrics)
+        }
     }
     return router
 }

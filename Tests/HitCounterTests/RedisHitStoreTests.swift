@@ -26,11 +26,11 @@ import Testing
                 #expect((expected - 15)...expected ~= ttl, "TTL of \(key)")
                 #expect(try redis.cli(["ZSCORE", key, "\(second - second % Int64(unit))"]) == "1")
             }
-            // The minute's active set, for the roll-up, lives a day past its minute.
+            // The minute's index of counters, for the roll-up, lives a day past its minute.
             let minute = second - second % 60
-            let activeTTL = try #require(Int64(try redis.cli(["TTL", "hc:rollup:active:\(minute)"])))
+            let activeTTL = try #require(Int64(try redis.cli(["TTL", "hc:rollup:keys:\(minute)"])))
             #expect((minute + 60 + 86_400 - second - 15)...(minute + 60 + 86_400 - second) ~= activeTTL)
-            #expect(try redis.cli(["SMEMBERS", "hc:rollup:active:\(minute)"]) == "ttl")
+            #expect(try redis.cli(["ZRANGE", "hc:rollup:keys:\(minute)", "0", "-1"]) == "ttl")
             #expect(try redis.cli(["DBSIZE"]) == "4")
         }
     }

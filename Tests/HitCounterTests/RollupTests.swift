@@ -124,6 +124,74 @@ import Testing
     }
 }
 
+extension RollupTests {
+    /// Counters of the minute, keys that need escaping among them, in byte order.
+    static let pagedKeys: [CounterKey] = ((0..<10).map { CounterKey("k\($0)") } + ["a}b", "100%", "{x}"]).sorted {
+        $0.bytes.lexicographicallyPrecedes($1.bytes)
+    }
+
+    static func hitPagedKeys(_ store: RedisHitStore) async throws {
+        for (index, key) in Self.pagedKeys.enumerated() {
+            try await store.hit(key: key, count: index + 1, at: Self.minute + 3)
+        }
+    }
+
+    /// A minute of 13 counters read 3 at a time: every sink gets each event once, in key order; a
+    /// sink that fails on a page resumes at that page, not at the start of the minute.
+    @Test func aMinuteIsDeliveredInPagesOnceEach() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            try await Self.hitPagedKeys(store)
+            var configuration = RollupEmitter.Configuration(name: "r")
+            configuration.pageSize = 3
+            let steady = CollectingSink("steady")
+            let flaky = CollectingSink("flaky", failingAttempts: [2])
+            let emitter = RollupEmitter(store: store, sinks: [steady, flaky], configuration: configuration, clock: TestClock(Self.minute + 62).read)
+
+            #expect(try await emitter.runOnce() == 1, "steady finished the minute; flaky failed its second page")
+            #expect(flaky.events.map(\.key) == Array(Self.pagedKeys.prefix(3)))
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await emitter.runOnce() == 1)
+            #expect(steady.events.map(\.key) == Self.pagedKeys)
+            #expect(steady.events.map(\.hits) == Array(1...Int64(Self.pagedKeys.count)))
+            #expect(flaky.events == steady.events)
+            #expect(flaky.attempts == 6, "5 pages and one failure")
+            #expect(try await emitter.runOnce() == 0)
+        }
+    }
+
+    /// The holder dies after delivering the first page: the survivor takes the lock after the lease
+    /// and delivers the rest of the minute, so every event is delivered exactly once between them.
+    @Test func whenTheHolderDiesBetweenPagesTheSurvivorResumesAtThePage() async throws {
+        try await withRedisServer { redis in
+            let stores = (0..<2).map { _ in RedisHitStore(configuration: redis.configuration) }
+            defer { stores.forEach { $0.shutdown() } }
+            try await Self.hitPagedKeys(stores[0])
+            var configuration = RollupEmitter.Configuration(name: "holder")
+            configuration.pageSize = 3
+            configuration.lease = .seconds(3)
+            let clock = TestClock(Self.minute + 62)
+            let holderSink = CollectingSink("log", hangingAttempts: [2])
+            let holder = RollupEmitter(store: stores[0], sinks: [holderSink], configuration: configuration, clock: clock.read)
+            configuration.name = "survivor"
+            let survivorSink = CollectingSink("log")
+            let survivor = RollupEmitter(store: stores[1], sinks: [survivorSink], configuration: configuration, clock: clock.read)
+
+            let dying = Task { try await holder.runOnce() }
+            while holderSink.attempts < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(try await survivor.runOnce() == 0, "the holder's lease still runs")
+            try await Task.sleep(for: .milliseconds(3100))
+            #expect(try await survivor.runOnce() == 1)
+            dying.cancel()
+            _ = try? await dying.value
+            #expect(holderSink.events.map(\.key) == Array(Self.pagedKeys.prefix(3)))
+            #expect(survivorSink.events.map(\.key) == Array(Self.pagedKeys.dropFirst(3)))
+            #expect(survivorSink.events.allSatisfy { $0.emittedBy == "survivor" })
+        }
+    }
+}
+
 /// Driven time for the emitter.
 final class TestClock: Sendable {
     private let now: Atomic<Int64>
@@ -133,13 +201,18 @@ final class TestClock: Sendable {
     func advance(by seconds: Int64) { self.now.add(seconds, ordering: .relaxed) }
 }
 
-/// Keeps what it is given; fails its first `failures` deliveries.
+/// Keeps what it is given; fails its first `failures` deliveries, and the deliveries numbered in
+/// `failingAttempts` (from 1); hangs until cancelled on those in `hangingAttempts`.
 final class CollectingSink: RollupSink {
     let name: String
+    private let failingAttempts: Set<Int>
+    private let hangingAttempts: Set<Int>
     private let state: Mutex<(events: [RollupEvent], failures: Int, attempts: Int)>
 
-    init(_ name: String, failures: Int = 0) {
+    init(_ name: String, failures: Int = 0, failingAttempts: Set<Int> = [], hangingAttempts: Set<Int> = []) {
         self.name = name
+        self.failingAttempts = failingAttempts
+        self.hangingAttempts = hangingAttempts
         self.state = Mutex(([], failures, 0))
     }
 
@@ -147,10 +220,16 @@ final class CollectingSink: RollupSink {
     var attempts: Int { self.state.withLock { $0.attempts } }
 
     func deliver(_ events: [RollupEvent]) async throws {
-        try self.state.withLock { state in
+        let attempt = self.state.withLock { state in
             state.attempts += 1
-            if state.failures > 0 {
-                state.failures -= 1
+            return state.attempts
+        }
+        if self.hangingAttempts.contains(attempt) {
+            try await Task.sleep(for: .seconds(600))
+        }
+        try self.state.withLock { state in
+            if state.failures > 0 || self.failingAttempts.contains(attempt) {
+                state.failures = max(0, state.failures - 1)
                 throw RedisServerError("\(self.name) is down")
             }
             state.events += events

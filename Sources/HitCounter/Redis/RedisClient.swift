@@ -3,81 +3,79 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// A Lua script the client loads on every connection and runs with EVALSHA.
-struct RedisScript: Sendable {
-    /// Position in the client's script list.
-    let index: Int
-    let source: String
-}
-
 /// The Redis client: one pipelined connection, reconnected on demand.
 ///
 /// - Commands share round trips (group commit, see `RedisChannelHandler`).
 /// - After a failed connection attempt, commands fail at once (`connectionFailed`) until
 ///   `reconnectDelay` has passed; then the next command tries again. No background task, no retry loop.
-/// - Scripts are loaded on connect and run with EVALSHA; a NOSCRIPT reply (Redis flushed its script
-///   cache) falls back to EVAL, which reloads the script.
-final class RedisClient: Sendable {
-    private struct Connected: Sendable {
-        let connection: RedisConnection
-        let digests: [String]
-    }
-
+/// - Scripts run with EVALSHA; a NOSCRIPT reply (Redis restarted or flushed its script cache) falls
+///   back to EVAL, which caches the script again.
+public final class RedisClient: Sendable {
     private enum State {
         case idle(retryAfter: NIODeadline?)
-        case connecting(EventLoopFuture<Connected>)
-        case connected(Connected)
+        case connecting(EventLoopFuture<RedisConnection>)
+        case connected(RedisConnection)
         case shutDown
     }
 
-    let configuration: RedisConfiguration
-    private let scripts: [String]
+    public let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State.idle(retryAfter: nil))
 
-    init(
+    public init(
         configuration: RedisConfiguration,
-        scripts: [String],
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger
+        logger: Logger = Logger(label: "hitcounter.redis")
     ) {
         self.configuration = configuration
-        self.scripts = scripts
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
     }
 
-    /// The script at `index` in the list given to `init`.
-    func script(_ index: Int) -> RedisScript {
-        RedisScript(index: index, source: self.scripts[index])
-    }
-
     /// Sends one command; an error reply is returned as `.error`, not thrown.
     func send(_ command: RedisCommand) -> EventLoopFuture<RESPValue> {
-        self.connected().flatMap { $0.connection.send(command) }
+        if let connection = self.activeConnection() {
+            return connection.send(command)
+        }
+        return self.connected().flatMap { $0.send(command) }
     }
 
     func send(_ command: RedisCommand) async throws -> RESPValue {
         try await self.send(command).get()
     }
 
-    /// Runs a loaded script. An error reply from the script is thrown as `replyError` (or `refused`).
-    func evaluate(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
-        let tail = [RedisArgument(keys.count)] + keys + arguments
-        if let connected = self.activeConnection() {
-            return Self.evaluate(script, tail: tail, on: connected)
-        }
-        return self.connected().flatMap { Self.evaluate(script, tail: tail, on: $0) }
+    /// Sends commands in one write and returns their replies in order; error replies are values.
+    func send(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+        try await self.connected().flatMap { $0.send(commands) }.get()
     }
 
-    private static func evaluate(_ script: RedisScript, tail: [RedisArgument], on connected: Connected) -> EventLoopFuture<RESPValue> {
-        let connection = connected.connection
+    /// Runs a script call and decodes its reply. An error reply is thrown as `replyError` (or `refused`).
+    func run<Call: RedisScriptCall>(_ call: Call) -> EventLoopFuture<Call.Reply> {
+        self.evaluate(Call.script, keys: call.keys, arguments: call.arguments).flatMapThrowing { try Call.decode($0) }
+    }
+
+    func run<Call: RedisScriptCall>(_ call: Call) async throws -> Call.Reply {
+        try await self.run(call).get()
+    }
+
+    private func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
+        var tail: [RedisArgument] = [RedisArgument(keys.count)]
+        tail.reserveCapacity(keys.count + arguments.count + 1)
+        for key in keys { tail.append(RedisArgument(bytes: key)) }
+        tail += arguments
+        if let connection = self.activeConnection() {
+            return Self.evaluate(script, tail: tail, on: connection)
+        }
+        return self.connected().flatMap { [tail] in Self.evaluate(script, tail: tail, on: $0) }
+    }
+
+    private static func evaluate(_ script: RedisScript, tail: [RedisArgument], on connection: RedisConnection) -> EventLoopFuture<RESPValue> {
         let promise = connection.channel.eventLoop.makePromise(of: RESPValue.self)
-        connection.send(RedisCommand("EVALSHA", [RedisArgument(connected.digests[script.index])] + tail)).whenComplete { result in
+        connection.send(RedisCommand("EVALSHA", [RedisArgument(script.sha1)] + tail)).whenComplete { result in
             switch result {
             case .success(.error(let message)) where message.hasPrefix("NOSCRIPT"):
-                // Redis lost its script cache (SCRIPT FLUSH, or a restart we have not noticed): EVAL reloads it.
+                // Redis does not have the script (yet): EVAL runs it and caches it.
                 connection.send(RedisCommand("EVAL", [RedisArgument(script.source)] + tail)).whenComplete { result in
                     Self.complete(promise, with: result)
                 }
@@ -96,21 +94,21 @@ final class RedisClient: Sendable {
         }
     }
 
-    /// Succeeds when Redis answers PING within the command timeout.
+/// Succeeds when Redis answers PING within the command timeout.
     func ping() async throws {
         let reply = try await self.send(RedisCommand("PING"))
         guard reply == .simpleString("PONG") else { throw RedisError.protocolError("PING answered \(reply)") }
     }
 
     /// Closes the connection; later commands fail with `shutdown`.
-    func shutdown() {
+    public func shutdown() {
         let previous = self.state.withLockedValue { state in
             defer { state = .shutDown }
             return state
         }
         switch previous {
-        case .connected(let connected): connected.connection.close()
-        case .connecting(let future): future.whenSuccess { $0.connection.close() }
+        case .connected(let connection): connection.close()
+        case .connecting(let future): future.whenSuccess { $0.close() }
         case .idle, .shutDown: break
         }
     }
@@ -118,31 +116,31 @@ final class RedisClient: Sendable {
     // MARK: Connection state
 
     private enum Next {
-        case use(Connected)
-        case wait(EventLoopFuture<Connected>)
-        case connect(EventLoopPromise<Connected>)
+        case use(RedisConnection)
+        case wait(EventLoopFuture<RedisConnection>)
+        case connect(EventLoopPromise<RedisConnection>)
         case fail(RedisError)
     }
 
     /// The live connection, if there is one: the common case, without building a future.
-    private func activeConnection() -> Connected? {
+    private func activeConnection() -> RedisConnection? {
         self.state.withLockedValue { state in
-            guard case .connected(let connected) = state, connected.connection.isActive else { return nil }
-            return connected
+            guard case .connected(let connection) = state, connection.isActive else { return nil }
+            return connection
         }
     }
 
-    private func connected() -> EventLoopFuture<Connected> {
+    private func connected() -> EventLoopFuture<RedisConnection> {
         let next: Next = self.state.withLockedValue { state in
             switch state {
-            case .connected(let connected) where connected.connection.isActive:
-                return .use(connected)
+            case .connected(let connection) where connection.isActive:
+                return .use(connection)
             case .connecting(let future):
                 return .wait(future)
             case .idle(let retryAfter?) where retryAfter > .now():
                 return .fail(.connectionFailed("Redis was unreachable moments ago; the next attempt comes shortly"))
             case .idle, .connected:
-                let promise = self.eventLoopGroup.next().makePromise(of: Connected.self)
+                let promise = self.eventLoopGroup.next().makePromise(of: RedisConnection.self)
                 state = .connecting(promise.futureResult)
                 return .connect(promise)
             case .shutDown:
@@ -150,8 +148,8 @@ final class RedisClient: Sendable {
             }
         }
         switch next {
-        case .use(let connected):
-            return connected.connection.channel.eventLoop.makeSucceededFuture(connected)
+        case .use(let connection):
+            return connection.channel.eventLoop.makeSucceededFuture(connection)
         case .wait(let future):
             return future
         case .fail(let error):
@@ -163,9 +161,8 @@ final class RedisClient: Sendable {
         }
     }
 
-    private func startConnecting(_ promise: EventLoopPromise<Connected>) {
-        RedisConnection.connect(to: self.configuration, scripts: self.scripts, on: promise.futureResult.eventLoop)
-            .map { Connected(connection: $0.0, digests: $0.1) }
+    private func startConnecting(_ promise: EventLoopPromise<RedisConnection>) {
+        RedisConnection.connect(to: self.configuration, on: promise.futureResult.eventLoop)
             .whenComplete { result in
                 let shutDown = self.state.withLockedValue { state in
                     if case .shutDown = state { return true }
@@ -178,7 +175,7 @@ final class RedisClient: Sendable {
                 switch result {
                 case .success(let connected):
                     if shutDown {
-                        connected.connection.close()
+                        connected.close()
                         promise.fail(RedisError.shutdown)
                         return
                     }

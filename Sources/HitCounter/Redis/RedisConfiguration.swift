@@ -127,28 +127,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     }
 
     private static func percentDecoded(_ text: Substring, what: String) throws(RedisConfigurationError) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
-                throw RedisConfigurationError("has a bad percent-escape in its \(what)")
-            }
-            bytes.append(high << 4 | low)
-        }
+        guard let bytes = PercentDecoding.decode(text.utf8) else { throw RedisConfigurationError("has a bad percent-escape in its \(what)") }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
 

@@ -41,13 +41,8 @@ final class RedisConnection: Sendable {
         self.channel.close(promise: nil)
     }
 
-    /// Connects, then authenticates, selects the database and loads the scripts, all in one round trip.
-    /// Returns the SHA1 digests of the scripts, in order.
-    static func connect(
-        to configuration: RedisConfiguration,
-        scripts: [String],
-        on eventLoop: any EventLoop
-    ) -> EventLoopFuture<(RedisConnection, [String])> {
+    /// Connects, then authenticates and selects the database, in one round trip.
+    static func connect(to configuration: RedisConfiguration, on eventLoop: any EventLoop) -> EventLoopFuture<RedisConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -73,7 +68,7 @@ final class RedisConnection: Sendable {
             eventLoop.makeFailedFuture(RedisError.connectionFailed("\(error)"))
         }.flatMap { channel in
             let connection = RedisConnection(channel: channel)
-            let handshake = Self.handshake(configuration, scripts: scripts)
+            let handshake = Self.handshake(configuration)
             return connection.send(handshake).flatMapThrowing { replies in
                 for (command, reply) in zip(handshake, replies) {
                     if case .error(let message) = reply {
@@ -83,8 +78,7 @@ final class RedisConnection: Sendable {
                 // The handshake ran under the connect timeout; commands from now on get the command timeout.
                 try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self).commandTimeout =
                     configuration.commandTimeout
-                let digests = replies.suffix(scripts.count).map { $0.string ?? "" }
-                return (connection, digests)
+                return connection
             }.flatMapErrorThrowing { error in
                 connection.close()
                 throw error
@@ -92,7 +86,7 @@ final class RedisConnection: Sendable {
         }
     }
 
-    private static func handshake(_ configuration: RedisConfiguration, scripts: [String]) -> [RedisCommand] {
+    private static func handshake(_ configuration: RedisConfiguration) -> [RedisCommand] {
         var commands: [RedisCommand] = []
         if let password = configuration.password {
             if let username = configuration.username {
@@ -106,9 +100,6 @@ final class RedisConnection: Sendable {
         }
         // PING proves the server answers even when there is nothing else to send.
         commands.append(RedisCommand("PING"))
-        for script in scripts {
-            commands.append(RedisCommand("SCRIPT", ["LOAD", RedisArgument(script)]))
-        }
         return commands
     }
 }

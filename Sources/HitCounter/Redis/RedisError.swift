@@ -36,6 +36,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let timeout = RedisError(.timeout, "no reply within the command timeout")
     public static let backlogFull = RedisError(.backlogFull, "too many commands waiting for Redis")
     public static let shutdown = RedisError(.shutdown, "the Redis client is shut down")
+    /// Redis's clock moved on each time a call was planned for it (see `RedisClock`): a busy or
+    /// far-away Redis. Retriable.
+    public static let clockMoved = RedisError(.timeout, "Redis's clock kept moving past the planned call")
     static func connectionFailed(_ message: String) -> RedisError { RedisError(.connectionFailed, message) }
     /// An error reply: `refused` when it names a passing server state, `replyError` otherwise.
     static func replyError(_ message: String) -> RedisError {

@@ -6,11 +6,12 @@ import NIOConcurrencyHelpers
 /// Emits each closed minute's roll-up events exactly once across the fleet.
 ///
 /// Every replica runs one. They compete for one lock in Redis (an owner token with an expiry, renewed
-/// by its holder, released only by it); the holder reads each closed minute's active counters and hands
-/// the events to every sink. Each sink has its own cursor in Redis (the next minute it is owed), moved
-/// forward only after the sink confirmed the minute, and only by the lock's holder. So a minute is
-/// never emitted twice by racing replicas, and never skipped when the holder dies: the next holder
-/// resumes at the cursor, late minutes included. The argument and its one gap are in docs/exactly-once.md.
+/// by its holder, released only by it); the holder reads each closed minute's counters a page at a time
+/// and hands the events to every sink. Each sink has its own position in Redis (the minute it is owed,
+/// and the last counter of it delivered), moved forward only after the sink confirmed a page, and only
+/// by the lock's holder. So a minute is never emitted twice by racing replicas, and never skipped when
+/// the holder dies: the next holder resumes where the sink stands, late minutes included. The argument
+/// and its one gap are in docs/exactly-once.md.
 public final class RollupEmitter: Sendable {
     public struct Configuration: Sendable {
         /// Names this replica in the events' `emittedBy`.
@@ -21,15 +22,21 @@ public final class RollupEmitter: Sendable {
         public var interval: Duration = .seconds(1)
         /// A minute is emitted this long after it closed.
         public var delay: Int64 = 2
-        /// The longest a failing sink waits before its next attempt (the wait doubles from 0.5 s).
+        /// The longest a failing sink, or a failing pass, waits before its next attempt (the wait
+        /// doubles from 0.5 s).
         public var maxBackoff: Duration = .seconds(30)
+        /// Counters read, and events delivered, at a time: every Redis call stays small however many
+        /// counters a minute holds.
+        public var pageSize = 256
 
         public init(name: String) {
             self.name = name
         }
     }
 
-    private let store: RedisHitStore
+    private let client: RedisClient
+    private let keys: KeySchema
+    private let reader: RollupReader
     private let sinks: [any RollupSink]
     private let configuration: Configuration
     private let token: String
@@ -37,17 +44,20 @@ public final class RollupEmitter: Sendable {
     private let logger: Logger
     /// 1 while this replica holds the roll-up lock.
     private let leader = Gauge(label: "hitcounter_rollup_leader")
-    private let retries = NIOLockedValueBox<[String: (attempts: Int, notBefore: ContinuousClock.Instant)]>([:])
+    private let retries = NIOLockedValueBox<[String: Backoff]>([:])
 
     /// - Parameter clock: the current second, for tests that drive time; Redis's clock when nil.
     public init(
-        store: RedisHitStore,
+        client: RedisClient,
+        keys: KeySchema = KeySchema(),
         sinks: [any RollupSink],
         configuration: Configuration,
         clock: (@Sendable () -> Int64)? = nil,
         logger: Logger = Logger(label: "hitcounter.rollup")
     ) {
-        self.store = store
+        self.client = client
+        self.keys = keys
+        self.reader = RollupReader(client: client, keys: keys, pageSize: configuration.pageSize)
         self.sinks = sinks
         self.configuration = configuration
         // Unique per process run: a restarted replica is a new owner.
@@ -56,26 +66,43 @@ public final class RollupEmitter: Sendable {
         self.logger = logger
     }
 
-    /// Runs until cancelled; then releases the lock, so another replica takes over at once.
+    /// The emitter of a Redis store's counters, over the store's connection.
+    public convenience init(
+        store: RedisHitStore, sinks: [any RollupSink], configuration: Configuration, clock: (@Sendable () -> Int64)? = nil,
+        logger: Logger = Logger(label: "hitcounter.rollup")
+    ) {
+        self.init(client: store.client, keys: store.keys, sinks: sinks, configuration: configuration, clock: clock, logger: logger)
+    }
+
+    /// Runs until cancelled; then releases the lock, so another replica takes over at once. A failing
+    /// pass (Redis down) is retried with backoff, and logged once until a pass succeeds again.
     public func run() async {
+        var backoff = Backoff()
         while !Task.isCancelled {
             do {
                 try await self.runOnce()
+                if backoff.attempts > 0 {
+                    self.logger.info("roll-up passes succeed again", metadata: ["failed_passes": "\(backoff.attempts)"])
+                }
+                backoff = Backoff()
             } catch {
-                self.logger.warning("roll-up pass failed", metadata: ["error": "\(error)"])
+                backoff.fail(maxWait: self.configuration.maxBackoff)
+                if backoff.attempts == 1 {
+                    self.logger.warning("roll-up pass failed; retrying with backoff", metadata: ["error": "\(error)"])
+                }
             }
-            try? await Task.sleep(for: self.configuration.interval)
+            try? await Task.sleep(for: max(self.configuration.interval, backoff.wait))
         }
         try? await self.release()
     }
 
-    /// One pass: take or renew the lock; if held, deliver every closed minute each sink is owed.
-    /// Returns the number of minutes delivered (to any sink).
+    /// One pass: take or renew the lock; if held, deliver every closed minute each sink is owed, a page
+    /// at a time. Returns the number of minutes completed (for any sink).
     @discardableResult
     public func runOnce() async throws -> Int {
         var delivered = 0
-        // Sinks are usually owed the same minute: read a closed minute once per pass, not once per sink.
-        var read: (minute: Int64, events: [RollupEvent])?
+        // Sinks are usually at the same place: read a page once per pass, not once per sink.
+        var read: (cursor: RollupCursor, page: RollupReader.Page)?
         while true {
             guard let claim = try await self.claim() else {
                 self.leader.record(0)
@@ -83,83 +110,51 @@ public final class RollupEmitter: Sendable {
             }
             self.leader.record(1)
             // The sink furthest behind whose minute has closed, and is not waiting to retry.
-            let due = zip(self.sinks, claim.next).filter { sink, next in
-                next + 60 + self.configuration.delay <= claim.now && self.mayTry(sink.name)
+            let due = zip(self.sinks, claim.cursors).filter { sink, cursor in
+                cursor.minute + 60 + self.configuration.delay <= claim.now && self.mayTry(sink.name)
             }
-            guard let (sink, minute) = due.min(by: { $0.1 < $1.1 }) else { return delivered }
-            if read?.minute != minute {
-                read = (minute, try await self.events(minute: minute))
+            guard let (sink, cursor) = due.min(by: { $0.1.minute < $1.1.minute }) else { return delivered }
+            if read?.cursor != cursor {
+                read = (cursor, try await self.reader.page(at: cursor, emittedBy: self.configuration.name))
             }
-            let events = read!.events.filter { sink.accepts($0) }
+            let page = read!.page
+            let events = page.events.filter { sink.accepts($0) }
             do {
                 if !events.isEmpty { try await sink.deliver(events) }
             } catch {
-                self.failed(sink.name, minute: minute, error: error)
+                self.failed(sink.name, minute: cursor.minute, error: error)
                 continue
             }
             self.retries.withLockedValue { $0[sink.name] = nil }
-            guard try await self.advance(sink.name, past: minute) else {
+            let advanced = try await self.client.run(AdvanceScript(
+                keys: self.keys, sink: sink.name, token: self.token, from: cursor, to: page.isLast ? nil : page.last
+            ))
+            guard advanced else {
                 // The lock moved on while we delivered: the new holder owns the cursor now.
-                self.logger.warning("lost the roll-up lock while delivering", metadata: ["sink": "\(sink.name)", "minute": "\(minute)"])
+                self.logger.warning("lost the roll-up lock while delivering", metadata: ["sink": "\(sink.name)", "minute": "\(cursor.minute)"])
                 return delivered
             }
             Counter(label: "hitcounter_rollup_events_total", dimensions: [("sink", sink.name)]).increment(by: events.count)
-            if !events.isEmpty {
-                self.logger.debug("minute emitted", metadata: ["sink": "\(sink.name)", "minute": "\(minute)", "events": "\(events.count)"])
+            if page.isLast {
+                self.logger.debug("minute emitted", metadata: ["sink": "\(sink.name)", "minute": "\(cursor.minute)"])
+                delivered += 1
             }
-            delivered += 1
         }
     }
 
     /// Releases the lock if this replica holds it.
     public func release() async throws {
-        _ = try await self.store.client.evaluate(
-            self.store.client.script(RollupScripts.release), keys: [self.key("lock")], arguments: [RedisArgument(self.token)]
-        ).get()
+        try await self.client.run(ReleaseScript(keys: self.keys, token: self.token))
     }
 
-    private func claim() async throws -> (now: Int64, next: [Int64])? {
+    private func claim() async throws -> (now: Int64, cursors: [RollupCursor])? {
         let milliseconds = TimeAmount(self.configuration.lease).nanoseconds / 1_000_000
-        let reply = try await self.store.client.evaluate(
-            self.store.client.script(RollupScripts.claim),
-            keys: [self.key("lock")] + self.sinks.map { self.key("next:" + $0.name) },
-            arguments: [RedisArgument(self.token), RedisArgument(milliseconds), RedisHitStore.secondArgument(self.clock?())]
-        ).get()
-        guard case .array(let values) = reply, values.count >= 2, let now = values[1].int64 else {
-            throw RedisError.protocolError("the claim script answered \(reply)")
-        }
-        guard values[0].int64 == 1 else { return nil }
-        let next = values.dropFirst(2).compactMap(\.int64)
-        guard next.count == self.sinks.count else { throw RedisError.protocolError("the claim script answered \(reply)") }
-        return (now, next)
-    }
-
-    /// The minute's events, one per counter hit in it.
-    private func events(minute: Int64) async throws -> [RollupEvent] {
-        let reply = try await self.store.client.evaluate(
-            self.store.client.script(RollupScripts.read),
-            keys: [],
-            arguments: [RedisArgument(bytes: self.store.keyPrefix), RedisArgument(minute)]
-        ).get()
-        guard case .array(let entries) = reply else { throw RedisError.protocolError("the roll-up read answered \(reply)") }
-        return try entries.map { entry in
-            guard case .array(let fields) = entry, fields.count == 4, case .bulkString(let key) = fields[0],
-                let hits = fields[1].int64, let unique = fields[2].int64, case .array(let callbacks) = fields[3]
-            else { throw RedisError.protocolError("the roll-up read answered \(entry)") }
-            return RollupEvent(
-                key: CounterKey(bytes: key), minute: minute, hits: hits, unique: unique, emittedBy: self.configuration.name,
-                callbacks: callbacks.compactMap(\.string).sorted()
-            )
-        }.sorted { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
-    }
-
-    private func advance(_ sink: String, past minute: Int64) async throws -> Bool {
-        let reply = try await self.store.client.evaluate(
-            self.store.client.script(RollupScripts.advance),
-            keys: [self.key("lock"), self.key("next:" + sink)],
-            arguments: [RedisArgument(self.token), RedisArgument(minute)]
-        ).get()
-        return reply.int64 == 1
+        let reply = try await self.client.run(ClaimScript(
+            keys: self.keys, sinks: self.sinks.map(\.name), token: self.token, leaseMilliseconds: milliseconds, second: self.clock?()
+        ))
+        guard let cursors = reply.cursors else { return nil }
+        guard cursors.count == self.sinks.count else { throw ClaimScript.unexpected(.integer(Int64(cursors.count))) }
+        return (reply.now, cursors)
     }
 
     private func mayTry(_ sink: String) -> Bool {
@@ -169,10 +164,10 @@ public final class RollupEmitter: Sendable {
     /// Backs off exponentially: the minute stays owed and is tried again later. Hits are never held up.
     private func failed(_ sink: String, minute: Int64, error: any Error) {
         let attempts = self.retries.withLockedValue { retries in
-            let attempts = (retries[sink]?.attempts ?? 0) + 1
-            let backoff = min(Duration.milliseconds(500) * (1 << min(attempts - 1, 16)), self.configuration.maxBackoff)
-            retries[sink] = (attempts, ContinuousClock.now + backoff)
-            return attempts
+            var backoff = retries[sink] ?? Backoff()
+            backoff.fail(maxWait: self.configuration.maxBackoff)
+            retries[sink] = backoff
+            return backoff.attempts
         }
         Counter(label: "hitcounter_rollup_failures_total", dimensions: [("sink", sink)]).increment()
         self.logger.warning(
@@ -180,9 +175,17 @@ public final class RollupEmitter: Sendable {
             metadata: ["sink": "\(sink)", "minute": "\(minute)", "attempt": "\(attempts)", "error": "\(error)"]
         )
     }
-
-    private func key(_ suffix: String) -> RedisArgument {
-        RedisArgument(bytes: self.store.keyPrefix + Array(":rollup:\(suffix)".utf8))
-    }
 }
 
+/// Exponential backoff: 0.5 s after the first failure, doubling up to a ceiling.
+private struct Backoff {
+    private(set) var attempts = 0
+    private(set) var wait = Duration.zero
+    private(set) var notBefore = ContinuousClock.now
+
+    mutating func fail(maxWait: Duration) {
+        self.attempts += 1
+        self.wait = min(Duration.milliseconds(500) * (1 << min(self.attempts - 1, 16)), maxWait)
+        self.notBefore = .now + self.wait
+    }
+}

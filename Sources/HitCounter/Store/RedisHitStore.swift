@@ -2,24 +2,28 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// Hits in Redis: per-second buckets in sorted sets (ZINCRBY), windows read by time.
+/// Hits in Redis: per-second, minute and hour buckets in sorted sets, windows read by Redis's clock.
 ///
-/// Every operation is one EVALSHA: atomic, one round trip, and timed by Redis's clock. All keys of a
-/// counter share the hash tag `{key}`, so the store is ready for Redis Cluster. See docs/data-model.md.
+/// Every operation is one script call: atomic, one round trip, every key it touches named by
+/// `KeySchema` and passed in `KEYS`, all in the counter's hash slot. See docs/data-model.md.
 public final class RedisHitStore: HitStore {
     public let maxRange: Int
     public let dedupPeriod: Int
-    let client: RedisClient
-    let keyPrefix: [UInt8]
+    /// The connection to Redis; the roll-ups share it.
+    public let client: RedisClient
+    /// How every key is spelled.
+    public let keys: KeySchema
+    private let clock: RedisClock
     private let coalescer: HitCoalescer
+    private let health: RedisHealth
 
-    static let hitScript = 0
-    static let hitsScript = 1
+    /// A call planned for a minute or second Redis has already left is planned again, at most this often.
+    static let maxReplans = 3
 
     /// - Parameters:
     ///   - dedupPeriod: how long a hit's id is remembered, in seconds.
     ///   - keyPrefix: the start of every key this store writes, so several services can share a Redis.
-    public init(
+    public convenience init(
         configuration: RedisConfiguration,
         maxRange: Int = 86_400,
         dedupPeriod: Int = 86_400,
@@ -27,61 +31,57 @@ public final class RedisHitStore: HitStore {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "hitcounter.redis")
     ) {
+        self.init(
+            client: RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger),
+            maxRange: maxRange, dedupPeriod: dedupPeriod, keys: KeySchema(prefix: keyPrefix), logger: logger
+        )
+    }
+
+    public convenience init(client: RedisClient, maxRange: Int = 86_400, dedupPeriod: Int = 86_400, keys: KeySchema = KeySchema(), logger: Logger) {
+        self.init(client: client, maxRange: maxRange, dedupPeriod: dedupPeriod, keys: keys, clock: RedisClock(), logger: logger)
+    }
+
+    init(client: RedisClient, maxRange: Int, dedupPeriod: Int, keys: KeySchema, clock: RedisClock, logger: Logger) {
         precondition(maxRange >= 1, "maxRange must be at least one second")
         precondition(dedupPeriod >= 1, "dedupPeriod must be at least one second")
-        let client = RedisClient(
-            configuration: configuration,
-            scripts: [HitScripts.hit, HitScripts.hits] + RollupScripts.all,
-            eventLoopGroup: eventLoopGroup,
-            logger: logger
-        )
-        let hitScript = client.script(Self.hitScript)
-        let prefix = Array(keyPrefix.utf8)
-        let rollupPrefix = RedisArgument(bytes: prefix + Array(":rollup".utf8))
+        self.clock = clock
         self.maxRange = maxRange
         self.dedupPeriod = dedupPeriod
         self.client = client
-        self.keyPrefix = prefix
+        self.keys = keys
+        self.health = RedisHealth(logger: logger)
         self.coalescer = HitCoalescer { target, batch in
-            var arguments: [RedisArgument] = [
-                RedisArgument(batch.count), RedisArgument(maxRange), Self.secondArgument(target.second), RedisArgument(dedupPeriod),
-                rollupPrefix, RedisArgument(bytes: target.key.bytes), RedisArgument(batch.callbacks.count),
-            ]
-            arguments += batch.callbacks.map { RedisArgument($0) }
-            for (id, count) in batch.ids {
-                arguments += [RedisArgument(bytes: id.bytes), RedisArgument(count)]
-            }
-            return client.evaluate(
-                hitScript,
-                keys: [RedisArgument(bytes: Self.baseKey(prefix: prefix, key: target.key))],
-                arguments: arguments
-            ).flatMapThrowing { reply in
-                guard case .array(let values) = reply, let second = values.first?.int64, values.count == batch.ids.count + 1 else {
-                    throw RedisError.protocolError("the hit script answered \(reply)")
-                }
-                return HitCoalescer.Outcome(second: second, counted: values.dropFirst().map { $0.int64 == 1 })
-            }
+            Self.send(batch, to: target, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod)
         }
     }
 
     public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt {
-        try await self.coalescer.hit(HitCoalescer.Target(key: key, second: second), count: count, id: id, callback: callback)
+        try await self.health.observe {
+            try await self.coalescer.hit(HitCoalescer.Target(key: key, second: second), count: count, id: id, callback: callback)
+        }
     }
 
     public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) async throws -> Int64 {
-        var base = Self.baseKey(prefix: self.keyPrefix, key: key)
-        if unique { base += Array(":u".utf8) }
-        let reply = try await self.client.evaluate(
-            self.client.script(Self.hitsScript),
-            keys: [RedisArgument(bytes: base)],
-            arguments: [RedisArgument(range), Self.secondArgument(second)]
-        ).get()
-        guard let total = reply.int64 else { throw RedisError.protocolError("the hits script answered \(reply)") }
-        return total
+        try await self.health.observe {
+            let counterKeys = self.keys.counter(key)
+            var now = second ?? self.clock.second()
+            for _ in 0..<Self.maxReplans {
+                let sentAt = RedisClock.localMicroseconds()
+                let call = WindowScript(keys: counterKeys, series: unique ? .unique : .hits, plan: WindowPlan(now: now, range: range), driven: second != nil)
+                let reply = try await self.client.run(call)
+                self.clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
+                if let total = reply.total { return total }
+                now = self.clock.second()
+            }
+            throw RedisError.clockMoved
+        }
     }
 
+    /// Succeeds when Redis would take a hit now: it answers, and would accept a write.
     public func ping() async throws {
-        try await self.client.ping()
+        try await self.health.observe {
+            try await self.client.run(WriteProbeScript())
+        }
     }
 
     /// Closes the connection to Redis. Calls after this fail.
@@ -89,13 +89,30 @@ public final class RedisHitStore: HitStore {
         self.client.shutdown()
     }
 
-    /// `<prefix>:{<key>}`: the braces make the whole key the Redis Cluster hash tag, so every bucket of
-    /// a counter lands in one slot. Bucket keys append `:<unit>:<sliceStart>` (in the scripts).
-    static func baseKey(prefix: [UInt8], key: CounterKey) -> [UInt8] {
-        prefix + Array(":{".utf8) + key.bytes + [UInt8(ascii: "}")]
-    }
-
-    static func secondArgument(_ second: Int64?) -> RedisArgument {
-        second.map { RedisArgument($0) } ?? RedisArgument("")
+    /// One script call for a batch of hits on one counter, planned again if Redis is in another minute.
+    private static func send(
+        _ batch: HitCoalescer.Batch, to target: HitCoalescer.Target, client: RedisClient, keys: KeySchema, clock: RedisClock,
+        maxRange: Int, dedupPeriod: Int, attempt: Int = 1
+    ) -> EventLoopFuture<HitCoalescer.Outcome> {
+        let second = target.second ?? clock.second()
+        let call = HitScript(
+            keys: keys, counter: target.key, minute: BucketLevel.minutes.unitStart(second), second: target.second, count: batch.count,
+            ids: batch.ids, callbacks: batch.callbacks, maxRange: maxRange, dedupPeriod: dedupPeriod
+        )
+        let sentAt = RedisClock.localMicroseconds()
+        let replied = client.run(call)
+        return replied.flatMap { reply in
+            clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
+            if let counted = reply.counted {
+                guard counted.count == batch.ids.count else {
+                    return replied.eventLoop.makeFailedFuture(HitScript.unexpected(.integer(Int64(counted.count))))
+                }
+                return replied.eventLoop.makeSucceededFuture(HitCoalescer.Outcome(second: reply.second, counted: counted))
+            }
+            guard attempt < Self.maxReplans else { return replied.eventLoop.makeFailedFuture(RedisError.clockMoved) }
+            return Self.send(
+                batch, to: target, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, attempt: attempt + 1
+            )
+        }
     }
 }

@@ -17,7 +17,7 @@ struct AccessTokens: Sendable {
         return required.reduce(false) { found, token in Self.constantTimeEqual(token, presented) || found }
     }
 
-    enum Access {
+    enum Access: Sendable {
         case read
         case write
     }
@@ -30,25 +30,30 @@ struct AccessTokens: Sendable {
         }
         return difference == 0
     }
+
+    /// The token of an `Authorization: Bearer <token>` value, or nil for any other scheme. The scheme
+    /// is case-insensitive (RFC 9110 11.1); the token is everything after the spaces that follow it.
+    /// Whitespace around the whole value never reaches us (the parser drops it, RFC 9110 5.5); inside,
+    /// it is part of the token, so `Bearer <token> x` does not match.
+    static func bearerToken(_ value: String) -> [UInt8]? {
+        let bytes = Array(value.utf8)
+        guard let space = bytes.firstIndex(of: UInt8(ascii: " ")),
+            String(decoding: bytes[..<space], as: UTF8.self).lowercased() == "bearer"
+        else { return nil }
+        let token = bytes[space...].drop { $0 == UInt8(ascii: " ") }
+        return token.isEmpty ? nil : Array(token)
+    }
 }
 
-/// Checks `Authorization: Bearer <token>` on `POST /hit` (write) and `GET /hits` (read). Health,
-/// readiness and metrics stay open for probes and scrapers.
-struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Checks `Authorization: Bearer <token>` for one route's access, on that route only (see
+/// `Router.add(_:tokens:use:)`).
+struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
+    let access: AccessTokens.Access
     let tokens: AccessTokens
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let access: AccessTokens.Access
-        switch request.uri.path {
-        case "/hit": access = .write
-        case "/hits": access = .read
-        default: return try await next(request, context)
-        }
-        let presented = request.headers[.authorization].flatMap { value -> [UInt8]? in
-            guard value.hasPrefix("Bearer ") else { return nil }
-            return Array(value.utf8.dropFirst("Bearer ".utf8.count))
-        }
-        guard self.tokens.allows(access, presented: presented) else {
+        let presented = request.headers[.authorization].flatMap(AccessTokens.bearerToken)
+        guard self.tokens.allows(self.access, presented: presented) else {
             throw RequestError(
                 .unauthorized,
                 presented == nil ? "this route needs a bearer token" : "the bearer token is not valid for this route",

@@ -2,6 +2,7 @@ import HTTPTypes
 import HitCounter
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// Turns every error into a JSON answer with the right status, so no client ever sees an empty 500.
 ///
@@ -9,8 +10,8 @@ import NIOCore
 /// - A known path with the wrong method: 405 with `Allow`, where the router alone would say 404.
 /// - Hummingbird's own errors without a body (404, 413): the same JSON shape with a message.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// The methods each path answers, for 405s.
-    let allowedMethods: [String: [HTTPRequest.Method]]
+    /// The routes this service answers, for 405s.
+    let routes: [Route]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -21,14 +22,18 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HitCounterError {
             throw RequestError.badParameter(error.argument.rawValue, error.message)
         } catch let error as HTTPError where error.status == .notFound {
-            if let methods = self.allowedMethods[request.uri.path] {
+            if let route = Route(matching: request.uri.path), self.routes.contains(route) {
+                let methods = route.methods.map(\.rawValue).joined(separator: ", ")
                 throw RequestError(
-                    .methodNotAllowed,
-                    "\(request.uri.path) does not take \(request.method); it takes \(methods.map(\.rawValue).joined(separator: ", "))",
-                    headers: [.allow: methods.map(\.rawValue).joined(separator: ", ")]
+                    .methodNotAllowed, "\(route.path) does not take \(request.method); it takes \(methods)", headers: [.allow: methods]
                 )
             }
             throw RequestError(.notFound, error.body ?? "no route for \(request.method) \(request.uri.path)")
+        } catch let error as HTTPParserError {
+            // A body that breaks HTTP/1.1 (a bad chunk size, a chunk longer than declared): the
+            // client's fault. The connection cannot be read further, so it closes.
+            context.logger.debug("malformed request body", metadata: ["error": "\(error)"])
+            throw RequestError(.badRequest, "the request body is not valid HTTP/1.1 framing (Transfer-Encoding, chunk sizes or lengths)", headers: [.connection: "close"])
         } catch is NIOTooManyBytesError {
             throw RequestError(.contentTooLarge, "the request body is too large")
         } catch let error as HTTPError where error.body == nil {

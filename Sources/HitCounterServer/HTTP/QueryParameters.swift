@@ -1,4 +1,4 @@
-import Foundation
+import HitCounter
 
 /// A request's query, decoded strictly: percent-escapes must be valid, values must be UTF-8, and a
 /// name may appear once. Hummingbird's `queryParameters` is lenient on all three, so bad input would
@@ -28,12 +28,13 @@ struct QueryParameters {
     subscript(name: String) -> String? { self.values[name] }
 
     /// Decodes `%XX` escapes and `+` (a space, in form encoding); nil if an escape is broken or the
-    /// bytes are not UTF-8.
+    /// bytes are not UTF-8. Every byte is kept: a leading byte-order mark is part of the value, as it is
+    /// in a JSON body (keys compare byte for byte).
     private static func decode(_ encoded: some Collection<UInt8>) -> String? {
-        let text = String(decoding: encoded, as: UTF8.self)
-        // Most values (`k3`, `60`) have nothing to decode: skip Foundation, which costs a tenth of a
-        // request's CPU here (measured with perf, see docs/performance.md).
-        guard encoded.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return text }
-        return text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        // Most values (`k3`, `60`) have nothing to decode.
+        guard encoded.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
+            return String(validating: encoded, as: UTF8.self)
+        }
+        return PercentDecoding.decode(encoded, plusIsSpace: true).flatMap { String(validating: $0, as: UTF8.self) }
     }
 }

@@ -30,6 +30,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             let status = (error as? any HTTPResponseError)?.status ?? .internalServerError
             let metrics = self.cache.route(context.endpointPath ?? "NotFound", request.method, status)
             metrics.requests.increment()
+            metrics.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
             metrics.errors.increment()
             throw error
         }

@@ -6,9 +6,8 @@ struct HealthRoutes: Sendable {
     let counter: HitCounter
     let drain: DrainState
 
-    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
-        router.get("healthz") { _, _ in JSONObject(["status": "ok"]) }
-        router.get("readyz", use: self.ready)
+    @Sendable func healthy(request: Request, context: BasicRequestContext) -> JSONObject {
+        JSONObject(["status": "ok"])
     }
 
     @Sendable func ready(request: Request, context: BasicRequestContext) async throws -> JSONObject {
@@ -19,7 +18,7 @@ struct HealthRoutes: Sendable {
             try await self.counter.ping()
         } catch {
             context.logger.debug("not ready", metadata: ["error": "\(error)"])
-            throw RequestError.storeUnavailable("the store is not reachable")
+            throw RequestError.storeUnavailable("the store cannot take hits now: unreachable, or refusing writes")
         }
         return JSONObject(["status": "ready"])
     }

@@ -12,11 +12,6 @@ struct HitRoutes: Sendable {
     /// Bounds on one `POST /hit`'s count.
     static let countBounds = 1...10_000
 
-    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
-        router.post("hit", use: self.hit)
-        router.get("hits", use: self.hits)
-    }
-
     /// Answers once the hit is stored: an acknowledged hit is never lost by this service. With an
     /// `id`, `counted` says whether this call counted or the id had been counted already.
     @Sendable func hit(request: Request, context: BasicRequestContext) async throws -> JSONObject {

@@ -6,14 +6,12 @@ import Prometheus
 struct MetricsRoutes: Sendable {
     let registry: PrometheusCollectorRegistry
 
-    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
-        router.get("metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: self.registry.emitToBuffer()))
-            )
-        }
+    @Sendable func metrics(request: Request, context: BasicRequestContext) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: self.registry.emitToBuffer()))
+        )
     }
 
     /// Bootstraps swift-metrics with Prometheus, once per process, and returns the registry to expose.

@@ -1,0 +1,98 @@
+/// Every Redis key HitCounter uses is spelled here, and only here (see docs/data-model.md).
+///
+/// A counter's keys are `<prefix>:{<escaped key>}:<role>`. The escaping (`%` as `%25`, `}` as `%7D`)
+/// keeps the braces around exactly the whole key, whatever bytes a client sends:
+///
+/// - Redis Cluster's hash tag (from the first `{` to the next `}`) is the escaped key, so all of a
+///   counter's keys share one slot;
+/// - no key or id can spell another counter's name: the escaped key ends at the first `}`, and each
+///   role after it starts with its own token (`1:`, `60:`, `3600:`, `u:`, `id:`, `cb:`).
+///
+/// The roll-up's keys live under `<prefix>:rollup:`, which no counter's name can start with (those
+/// start `<prefix>:{`).
+public struct KeySchema: Sendable, Hashable {
+    public let prefix: [UInt8]
+
+    /// - Parameter prefix: the start of every key, so several services can share a Redis. It may not
+    ///   contain braces: they would move the hash tag.
+    public init(prefix: String = "hc") {
+        precondition(!prefix.isEmpty && !prefix.contains("{") && !prefix.contains("}"), "the key prefix must be non-empty, without braces")
+        self.prefix = Array(prefix.utf8)
+    }
+
+    /// The keys of one counter.
+    public func counter(_ key: CounterKey) -> CounterKeys {
+        var base = self.prefix
+        base.reserveCapacity(self.prefix.count + key.bytes.count + 4)
+        base += Self.open
+        for byte in key.bytes {
+            switch byte {
+            case UInt8(ascii: "%"): base += Self.escapedPercent
+            case UInt8(ascii: "}"): base += Self.escapedBrace
+            default: base.append(byte)
+            }
+        }
+        base.append(UInt8(ascii: "}"))
+        return CounterKeys(base: base)
+    }
+
+    // MARK: Roll-up (docs/exactly-once.md)
+
+    /// The roll-up lock: the holder's token, with a lease.
+    public var rollupLock: [UInt8] { self.rollup("lock") }
+
+    /// The next minute a sink is owed.
+    public func rollupCursor(sink: String) -> [UInt8] { self.rollup("next:" + sink) }
+
+    /// Where a sink stopped inside a minute it is part-way through: `<minute> <last key delivered>`.
+    public func rollupPage(sink: String) -> [UInt8] { self.rollup("after:" + sink) }
+
+    /// The counters hit in a minute, as a sorted set (all scores 0, so ordered by their bytes).
+    public func rollupIndex(minute: Int64) -> [UInt8] { self.rollup("keys:\(minute)") }
+
+    private func rollup(_ name: String) -> [UInt8] {
+        self.prefix + Array(":rollup:\(name)".utf8)
+    }
+
+    private static let open = Array(":{".utf8)
+    private static let escapedPercent = Array("%25".utf8)
+    private static let escapedBrace = Array("%7D".utf8)
+}
+
+/// The keys of one counter, each `<base>:<role>` where `<base>` is `<prefix>:{<escaped key>}`.
+public struct CounterKeys: Sendable, Hashable {
+    public let base: [UInt8]
+
+    /// The bucket of `series` at `level` that starts at `sliceStart`: `<base>:<unit>:<sliceStart>`
+    /// for hits, `<base>:u:<unit>:<sliceStart>` for the distinct ids counted.
+    public func bucket(_ series: Series, _ level: BucketLevel, sliceStart: Int64) -> [UInt8] {
+        self.base + Array("\(series.infix):\(level.unit):\(sliceStart)".utf8)
+    }
+
+    /// Remembers that `id` was counted: `<base>:id:<id bytes>`. The id comes last, so any bytes do.
+    public func id(_ id: HitID) -> [UInt8] {
+        self.base + Self.idInfix + id.bytes
+    }
+
+    /// The callbacks named by the minute's hits: `<base>:cb:<minute>`.
+    public func callbacks(minute: Int64) -> [UInt8] {
+        self.base + Array(":cb:\(minute)".utf8)
+    }
+
+    private static let idInfix = Array(":id:".utf8)
+
+    /// What a bucket counts.
+    public enum Series: Sendable, CaseIterable {
+        /// Hits.
+        case hits
+        /// Distinct ids counted (`unique` reads).
+        case unique
+
+        var infix: String {
+            switch self {
+            case .hits: ""
+            case .unique: ":u"
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// This replica's estimate of Redis's clock, so that a call can name the buckets of the second Redis
+/// will run it in.
+///
+/// Redis's `TIME` stays the clock (docs/clock.md): each script reads it and refuses, without writing,
+/// a call planned for another minute (a hit) or second (a read), answering its own time; the store
+/// then plans again. Every reply carries Redis's time, so the estimate follows Redis by itself: the
+/// offset is Redis's time at the call minus this machine's time when the call was sent, which also
+/// absorbs the usual delay to Redis.
+final class RedisClock: Sendable {
+    /// Microseconds to add to this machine's clock.
+    private let offset: Atomic<Int64>
+
+    /// - Parameter offset: the first guess, in microseconds (tests start it wrong on purpose).
+    init(offset: Int64 = 0) {
+        self.offset = Atomic(offset)
+    }
+
+    /// This machine's clock, in microseconds.
+    static func localMicroseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+    }
+
+    /// The second Redis is expected to be in for a call sent now.
+    func second() -> Int64 {
+        (Self.localMicroseconds() + self.offset.load(ordering: .relaxed)).roundedDown(to: 1_000_000) / 1_000_000
+    }
+
+    /// Learns from a reply: Redis's `TIME` during a call sent at `sentAt` (this machine's microseconds).
+    func observe(second: Int64, microseconds: Int64, sentAt: Int64) {
+        self.offset.store(second * 1_000_000 + microseconds - sentAt, ordering: .relaxed)
+    }
+}

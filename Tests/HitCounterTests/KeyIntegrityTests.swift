@@ -1,0 +1,105 @@
+import NIOCore
+import PropertyBased
+import TestSupport
+import Testing
+
+@testable import HitCounter
+
+/// Crafted keys and ids against a real Redis: each counts on its own counter, a call never leaves half
+/// a hit behind, and a call planned for the wrong second is planned again, not miscounted.
+@Suite struct KeyIntegrityTests {
+    static let now = WindowTests.now
+
+    @Test func craftedKeysAndIdsCountOnTheirOwnCounters() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            // The reproduction from the integrity issue: different keys and ids shared a dedup record.
+            #expect(try await store.hit(key: "a", count: 1, id: "x}:id:y", callback: nil, at: Self.now).counted)
+            #expect(try await store.hit(key: "a}:id:x", count: 1, id: "y", callback: nil, at: Self.now).counted)
+            // A key whose bucket was another counter's id record: WRONGTYPE and half a hit before.
+            let minute = Self.now - Self.now % 60
+            #expect(try await store.hit(key: "b", count: 1, id: HitID("y}:1:\(minute)"), callback: nil, at: Self.now).counted)
+            try await store.hit(key: "b}:id:y", count: 2, at: Self.now)
+            for (key, hits) in [("a", 1), ("a}:id:x", 1), ("b", 1), ("b}:id:y", 2)] as [(CounterKey, Int64)] {
+                #expect(try await store.hits(key: key, range: 60, at: Self.now) == hits, "\(key)")
+            }
+        }
+    }
+
+    /// Any keys and ids, however hostile: each distinct (key, id) counts exactly once, and each
+    /// counter holds exactly its own.
+    @Test func anyKeysAndIdsCountExactlyOnce() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            try await store.ping()
+            var expected: [CounterKey: Int64] = [:]
+            var seen = Set<[[UInt8]]>()
+            await propertyCheck(count: 200, input: KeySchemaTests.bytes, KeySchemaTests.bytes) { key, id in
+                let first = seen.insert([key, id]).inserted
+                let receipt = try await store.hit(key: CounterKey(bytes: key), count: 1, id: HitID(bytes: id), callback: nil, at: Self.now)
+                #expect(receipt.counted == first, "\(key) / \(id)")
+                if first { expected[CounterKey(bytes: key), default: 0] += 1 }
+            }
+            for (key, hits) in expected {
+                #expect(try await store.hits(key: key, range: 60, at: Self.now) == hits, "\(key.bytes)")
+                #expect(try await store.hits(key: key, range: 60, unique: true, at: Self.now) == hits)
+            }
+        }
+    }
+
+    /// A key of the wrong type planted where a bucket goes: the call is refused and writes nothing,
+    /// not even its id (which would make the retry look counted).
+    @Test func aRefusedCallLeavesNothingBehind() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            let day = BucketLevel.hours.sliceStart(Self.now)
+            try redis.cli(["SET", "hc:{w}:3600:\(day)", "planted"])
+            let error = await #expect(throws: RedisError.self) {
+                try await store.hit(key: "w", count: 1, id: "once", callback: nil, at: Self.now)
+            }
+            #expect(error?.message.hasPrefix("WRONGTYPE") == true)
+            #expect(try redis.cli(["DBSIZE"]) == "1", "only the planted key")
+        }
+    }
+
+    /// This replica's guess of Redis's clock is two minutes off: the first plan is refused without a
+    /// write, the next one counts once, at Redis's second.
+    @Test func aCallPlannedForTheWrongMinuteIsPlannedAgain() async throws {
+        try await withRedisServer { redis in
+            let client = RedisClient(configuration: redis.configuration)
+            let store = RedisHitStore(
+                client: client, maxRange: 86_400, dedupPeriod: 86_400, keys: KeySchema(), clock: RedisClock(offset: -120_000_000),
+                logger: .init(label: "test")
+            )
+            defer { store.shutdown() }
+            let second = try await store.hit(key: "skew", count: 3, at: nil)
+            let redisNow = try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
+            #expect(abs(second - redisNow) <= 5, "counted at Redis's second")
+            #expect(try await store.hits(key: "skew", range: 60, at: nil) == 3)
+            #expect(try await store.hits(key: "skew", range: 60, at: second) == 3)
+        }
+    }
+
+    @Test func theScriptsRefuseAPlanForAnotherTimeWithoutWriting() async throws {
+        try await withRedisServer { redis in
+            let client = RedisClient(configuration: redis.configuration)
+            defer { client.shutdown() }
+            let redisNow = try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
+            let wrongMinute = BucketLevel.minutes.unitStart(redisNow) - 600
+            let hit = try await client.run(HitScript(
+                keys: KeySchema(), counter: "c", minute: wrongMinute, second: nil, count: 1, ids: [("i", 1)], callbacks: ["http://cb"],
+                maxRange: 60, dedupPeriod: 60
+            ))
+            #expect(hit.counted == nil)
+            #expect(abs(hit.second - redisNow) <= 5)
+            #expect(try redis.cli(["DBSIZE"]) == "0")
+            let read = try await client.run(WindowScript(
+                keys: KeySchema().counter("c"), series: .hits, plan: WindowPlan(now: redisNow - 30, range: 60), driven: false
+            ))
+            #expect(read.total == nil)
+        }
+    }
+}
