@@ -32,6 +32,19 @@ import TestSupport
         #expect(try await server.hits(key: "closed-0", range: 3600) == hit.successes)
     }
 
+    /// `--sequential-keys`: N requests over N keys give each key exactly one hit.
+    @Test func sequentialKeysGiveEachKeyOneRequest() async throws {
+        let server = try await ServerProcess.memory(named: "a")
+        let report = try await load([
+            "--url", server.url, "--requests", "60", "--keys", "60", "--sequential-keys", "--connections", "4", "--mix", "hit=100",
+            "--key-prefix", "seq-",
+        ])
+        #expect(report.successes == 60)
+        for key in 0..<60 {
+            #expect(try await server.hits(key: "seq-\(key)", range: 60) == 1, "seq-\(key)")
+        }
+    }
+
     @Test func anOpenLoopKeepsToItsSchedule() async throws {
         let server = try await ServerProcess.memory(named: "a")
         let report = try await load(["--url", server.url, "--rate", "200", "--duration", "1s", "--connections", "4", "--mix", "healthz=100"])

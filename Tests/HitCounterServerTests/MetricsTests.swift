@@ -24,7 +24,10 @@ import Testing
             #expect(lines.contains(#"hb_requests{http_route="/hit",http_request_method="POST",http_response_status_code="200"} 3"#))
             #expect(lines.contains(#"hb_requests{http_route="/hits",http_request_method="GET",http_response_status_code="400"} 1"#))
             #expect(lines.contains(#"http_server_request_duration_count{http_route="/hit",http_request_method="POST",http_response_status_code="200"} 3"#))
-            #expect(lines.contains(#"hitcounter_redis_connects_total{outcome="success"} 1"#))
+            // Refused requests are timed too, not only counted.
+            #expect(lines.contains(#"http_server_request_duration_count{http_route="/hits",http_request_method="GET",http_response_status_code="400"} 1"#))
+            // One connection for hits and reads, one for the roll-ups (RollupService).
+            #expect(lines.contains(#"hitcounter_redis_connects_total{outcome="success"} 2"#))
             let roundTrips = lines.first { $0.hasPrefix("hitcounter_redis_round_trips_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
             #expect((roundTrips ?? 0) >= 2, "the handshake and the hits went to Redis")
             #expect(lines.contains { $0.hasPrefix("hitcounter_redis_batch_size_bucket{le=\"1.0\"}") })

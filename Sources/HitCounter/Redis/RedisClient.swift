@@ -59,11 +59,31 @@ public final class RedisClient: Sendable {
         try await self.run(call).get()
     }
 
-    private func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
+    /// Runs many calls of one script in one write, and decodes their replies in order. Calls that
+    /// Redis answers NOSCRIPT are sent again with EVAL.
+    func run<Call: RedisScriptCall>(_ calls: [Call]) async throws -> [Call.Reply] {
+        let tails = calls.map { Self.tail(keys: $0.keys, arguments: $0.arguments) }
+        var replies = try await self.send(tails.map { RedisCommand("EVALSHA", [RedisArgument(Call.script.sha1)] + $0) })
+        let missing = replies.indices.filter { if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false } }
+        if !missing.isEmpty {
+            let again = try await self.send(missing.map { RedisCommand("EVAL", [RedisArgument(Call.script.source)] + tails[$0]) })
+            for (index, reply) in zip(missing, again) { replies[index] = reply }
+        }
+        return try replies.map { reply in
+            if case .error(let message) = reply { throw RedisError.replyError(message) }
+            return try Call.decode(reply)
+        }
+    }
+
+    private static func tail(keys: [[UInt8]], arguments: [RedisArgument]) -> [RedisArgument] {
         var tail: [RedisArgument] = [RedisArgument(keys.count)]
         tail.reserveCapacity(keys.count + arguments.count + 1)
         for key in keys { tail.append(RedisArgument(bytes: key)) }
-        tail += arguments
+        return tail + arguments
+    }
+
+    private func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
+        let tail = Self.tail(keys: keys, arguments: arguments)
         if let connection = self.activeConnection() {
             return Self.evaluate(script, tail: tail, on: connection)
         }
@@ -184,7 +204,8 @@ public final class RedisClient: Sendable {
                     promise.succeed(connected)
                 case .failure(let error):
                     RedisMetrics.connects("failure").increment()
-                    self.logger.warning(
+                    // At debug: the store reports an outage once, at its start and its end (`RedisHealth`).
+                    self.logger.debug(
                         "cannot connect to Redis",
                         metadata: ["redis.address": "\(self.configuration)", "redis.error": "\(error)"]
                     )

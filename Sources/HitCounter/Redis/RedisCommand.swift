@@ -21,7 +21,9 @@ struct RedisCommand: Sendable {
     private static func format(_ arguments: [[UInt8]]) -> ByteBuffer {
         // hiredis wants one pointer and one length per argument: lay the arguments out back to back.
         let lengths = arguments.map(\.count)
-        var joined = arguments.joined().map { $0 }
+        var joined: [UInt8] = []
+        joined.reserveCapacity(lengths.reduce(1, +))
+        for argument in arguments { joined.append(contentsOf: argument) }
         joined.append(0)  // never an empty buffer, so baseAddress is never nil
         return joined.withUnsafeBufferPointer { base in
             var offset = 0

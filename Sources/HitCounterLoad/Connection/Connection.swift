@@ -160,7 +160,7 @@ final class Connection {
 
     private func write(_ request: PendingRequest, to handler: ConnectionHandler, now: UInt64) {
         self.outbound.clear()
-        self.templates.write(entry: request.entry, random: &self.random, into: &self.outbound)
+        self.templates.write(entry: request.entry, key: request.key, random: &self.random, into: &self.outbound)
         self.state = .waiting(request, sent: now)
         handler.write(self.outbound)
     }

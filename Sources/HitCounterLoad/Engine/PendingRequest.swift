@@ -5,4 +5,6 @@ struct PendingRequest {
     var intended: UInt64
     /// Which mix entry it is (index into `RequestMix.entries`).
     var entry: Int
+    /// The numbered key to use (`--sequential-keys`); nil for one chosen at random.
+    var key: UInt64?
 }

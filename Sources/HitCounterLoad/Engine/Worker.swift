@@ -33,6 +33,8 @@ final class Worker {
     private let mix: RequestMix
     private var connections: [Connection] = []
     private var random: SplitMix64
+    /// `--sequential-keys`: the next key number this worker uses (workers interleave).
+    private var nextKey: UInt64
 
     private var phase = Phase.ready
     private var stats: WorkerStats
@@ -59,6 +61,7 @@ final class Worker {
         self.plan = plan
         self.mix = plan.options.mix
         self.random = SplitMix64(seed: plan.seed)
+        self.nextKey = UInt64(plan.index)
         self.stats = WorkerStats(operations: plan.options.mix.entries.count)
         let options = plan.options
         let templates = options.targets.map {
@@ -70,6 +73,16 @@ final class Worker {
                 timeout: options.timeout, seed: self.random.next()
             )
         }
+    }
+
+    /// The next request of the schedule: its mix entry, and its key when keys go in order.
+    private func request(intended: UInt64) -> PendingRequest {
+        var key: UInt64?
+        if self.plan.options.sequentialKeys {
+            key = self.nextKey
+            self.nextKey += UInt64(self.plan.options.threads)
+        }
+        return PendingRequest(intended: intended, entry: self.mix.pick(self.random.next()), key: key)
     }
 
     // MARK: - From LoadRun
@@ -127,10 +140,10 @@ final class Worker {
             self.issued += 1
             self.outstanding += 1
             if self.issued == self.plan.budget { self.stopIssuing() }
-            connection.send(PendingRequest(intended: now, entry: self.mix.pick(self.random.next())), now: now)
+            connection.send(self.request(intended: now), now: now)
         case .issuing, .draining:
             if self.plan.rate != nil, let intended = self.queue.popFirst() {
-                connection.send(PendingRequest(intended: intended, entry: self.mix.pick(self.random.next())), now: now)
+                connection.send(self.request(intended: intended), now: now)
             } else if self.plan.rate != nil {
                 self.free.append(connection)
             }
@@ -176,7 +189,7 @@ final class Worker {
             }
         }
         while !self.queue.isEmpty, let connection = self.free.popFirst() {
-            connection.send(PendingRequest(intended: self.queue.removeFirst(), entry: self.mix.pick(self.random.next())), now: now)
+            connection.send(self.request(intended: self.queue.removeFirst()), now: now)
         }
         if self.issued == self.plan.budget || self.nextIntended >= self.stopNanoseconds {
             self.stopIssuing()

@@ -3,6 +3,8 @@ import NIOCore
 /// One event loop's share of a run: its connections, and its part of the request budget and rate.
 struct WorkerPlan: Sendable {
     var options: LoadOptions
+    /// This worker's place among the workers.
+    var index: Int
     /// The target (index into `options.targets`) of each of this worker's connections.
     var connectionTargets: [Int]
     /// At most this many requests; nil when only the duration bounds the run.
@@ -16,7 +18,7 @@ struct WorkerPlan: Sendable {
     static func split(_ options: LoadOptions, seed: UInt64) -> [WorkerPlan] {
         var plans = (0..<options.threads).map { index in
             let seed = seed &+ UInt64(index) &* 0x9E37_79B9
-            return WorkerPlan(options: options, connectionTargets: [], budget: options.requests.map { _ in 0 }, rate: nil, seed: seed)
+            return WorkerPlan(options: options, index: index, connectionTargets: [], budget: options.requests.map { _ in 0 }, rate: nil, seed: seed)
         }
         for connection in 0..<options.connections {
             let worker = connection % options.threads

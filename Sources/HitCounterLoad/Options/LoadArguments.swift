@@ -38,6 +38,9 @@ struct LoadArguments: ParsableArguments {
     @Option(help: "The prefix of numbered keys (default k).")
     var keyPrefix: String?
 
+    @Flag(help: "Numbered keys in order (PREFIX0, PREFIX1, ...) instead of at random: with --threads 1, --requests N and --keys N, each key gets exactly one request.")
+    var sequentialKeys = false
+
     @Option(
         name: .customLong("range"),
         help: "Window in seconds of GET /hits; repeat or separate with commas to choose uniformly among several (default 60)."

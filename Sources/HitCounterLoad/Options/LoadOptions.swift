@@ -23,6 +23,8 @@ struct LoadOptions: Sendable {
     var timeout: TimeAmount
     var mix: RequestMix
     var keys: KeySet
+    /// Numbered keys taken in order rather than at random.
+    var sequentialKeys = false
     var ranges: [Int]
     var count: Int
 
@@ -86,6 +88,7 @@ struct LoadOptions: Sendable {
         }
         if self.ranges.isEmpty { self.ranges = [60] }
         self.count = arguments.count
+        self.sequentialKeys = arguments.sequentialKeys
     }
 
     /// Options from command-line words, as the tool would read them.

@@ -50,9 +50,10 @@ struct RequestTemplates {
         }
     }
 
-    /// Appends one request of mix entry `entry` to `buffer`, with a key and a range chosen by `random`.
+    /// Appends one request of mix entry `entry` to `buffer`, with key number `key` (or one chosen by
+    /// `random`) and a range chosen by `random`.
     @inline(__always)
-    func write(entry: Int, random: inout SplitMix64, into buffer: inout ByteBuffer) {
+    func write(entry: Int, key: UInt64? = nil, random: inout SplitMix64, into buffer: inout ByteBuffer) {
         let template = self.templates[entry]
         buffer.writeImmutableBuffer(template.head)
         if template.usesKey {
@@ -62,7 +63,7 @@ struct RequestTemplates {
             case .numbered(let prefix, let count):
                 buffer.writeImmutableBuffer(prefix)
                 // A short decimal string is stored inline: no allocation.
-                buffer.writeString(String(random.next() % count))
+                buffer.writeString(String((key ?? random.next()) % count))
             }
         }
         let tails = template.tails

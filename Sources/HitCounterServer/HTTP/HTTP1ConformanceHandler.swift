@@ -10,6 +10,7 @@ import NIOHTTP1
 ///   connection closes after the answer; an HTTP/1.0 keep-alive request gets `Connection: keep-alive`.
 /// - **Host (RFC 9112 3.2).** An HTTP/1.1 request without `Host`, or any request with more than one,
 ///   is answered 400 and the connection closes.
+/// - **CONNECT** is refused (400) and the connection closes: NIO's parser reads nothing after it.
 /// - **Expect (RFC 9110 10.1.1).** `Expect: 100-continue` gets its `100 Continue` when the request's
 ///   turn comes, so the client sends its body at once instead of waiting; any other expectation is
 ///   answered 417.
@@ -86,7 +87,10 @@ final class HTTP1ConformanceHandler: ChannelDuplexHandler, RemovableChannelHandl
         let expectation = head.headers["expect"].first?.lowercased()
         let atLeast11 = head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1)
         var refusal: (HTTPResponseStatus, String)?
-        if hosts > 1 {
+        if head.method == .CONNECT {
+            // NIO's parser stops reading after a CONNECT (a tunnel would follow): answer and close.
+            refusal = (.badRequest, "this service is not a proxy: CONNECT is not supported")
+        } else if hosts > 1 {
             refusal = (.badRequest, "the request has more than one Host header")
         } else if hosts == 0 && atLeast11 {
             refusal = (.badRequest, "an HTTP/1.1 request needs a Host header")

@@ -70,6 +70,9 @@ struct RequestParameters {
         guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)) else {
             throw RequestError(.badRequest, "the request body must be a JSON object, such as {\"key\":\"home\",\"count\":1}")
         }
+        if let repeated = JSONDuplicateNames.first(in: body.readableBytesView) {
+            throw RequestError.badParameter(repeated, "is given more than once")
+        }
         for (name, value) in object.sorted(by: { $0.key < $1.key }) {
             guard self.values[name] == nil else {
                 throw RequestError.badParameter(name, "is given both in the query and in the body")

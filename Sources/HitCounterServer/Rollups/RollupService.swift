@@ -6,16 +6,26 @@ import ServiceLifecycle
 
 /// Runs this replica's `RollupEmitter` until shutdown, then releases the roll-up lock (so another
 /// replica takes over at once) and closes the sinks.
+///
+/// The roll-ups are bulk work: they run on a thread of their own (`BackgroundExecutor`), over a Redis
+/// connection of their own on that thread, so a large minute never queues in front of hits on the
+/// hits' connection nor holds up the event loops that serve requests.
 struct RollupService: Service, CustomStringConvertible {
     let emitter: RollupEmitter
+    let client: RedisClient
+    let executor: BackgroundExecutor
     let kafka: KafkaProducer?
 
     var description: String { "RollupService" }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await self.emitter.run()
+        await withTaskExecutorPreference(self.executor) {
+            await cancelWhenGracefulShutdown {
+                await self.emitter.run()
+            }
         }
+        self.client.shutdown()
+        await self.executor.shutdown()
         await self.kafka?.shutdown()
     }
 
@@ -40,7 +50,10 @@ struct RollupService: Service, CustomStringConvertible {
         var configuration = RollupEmitter.Configuration(name: settings.serverName ?? Self.hostname())
         configuration.lease = settings.rollups.lease
         configuration.interval = min(.seconds(1), settings.rollups.lease / 4)
-        return RollupService(emitter: RollupEmitter(store: store, sinks: sinks, configuration: configuration, logger: logger), kafka: kafka)
+        let executor = BackgroundExecutor()
+        let client = RedisClient(configuration: store.client.configuration, eventLoopGroup: executor.eventLoopGroup, logger: logger)
+        let emitter = RollupEmitter(client: client, keys: store.keys, sinks: sinks, configuration: configuration, logger: logger)
+        return RollupService(emitter: emitter, client: client, executor: executor, kafka: kafka)
     }
 
 

@@ -1,0 +1,120 @@
+import Foundation
+@testable import HitCounter
+import TestSupport
+import Testing
+
+/// 200,000 counters hit in one minute, then rolled up by the real binary while hits keep coming: the
+/// roll-up completes (every counter once), no Redis call takes 10 ms (SLOWLOG), and hits keep their
+/// latency. Heavy (about two minutes, both cores), so `scripts/test` runs it alone, after the rest:
+/// `HITCOUNTER_LARGE_TESTS=1 swift test --skip-build --filter LargeMinuteTests`.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["HITCOUNTER_LARGE_TESTS"] == "1"))
+struct LargeMinuteTests {
+    static let counters = 200_000
+
+    @Test func aMinuteOf200000CountersRollsUpWithoutStallingRedisOrHits() async throws {
+        try await withRedisServer(arguments: ["--slowlog-log-slower-than", "1000", "--slowlog-max-len", "100000"]) { redis in
+            // Start early in a minute, so all the hits land in it.
+            var now = try Self.redisSecond(redis)
+            if now % 60 > 15 {
+                try await Task.sleep(for: .seconds(Int(60 - now % 60) + 1))
+                now = try Self.redisSecond(redis)
+            }
+            let minute = now - now % 60
+            let preload = ContinuousClock.now
+            // Straight to Redis, a thousand script calls per write: through HTTP a debug build would
+            // take longer than the minute.
+            let client = RedisClient(configuration: redis.configuration)
+            for first in stride(from: 0, to: Self.counters, by: 1000) {
+                let calls = (first..<min(first + 1000, Self.counters)).map { index in
+                    HitScript(
+                        keys: KeySchema(), counter: CounterKey("large-\(index)"), minute: minute, second: nil, count: 1, ids: [],
+                        callbacks: [], maxRange: 86_400, dedupPeriod: 86_400
+                    )
+                }
+                let replies = try await client.run(calls)
+                try #require(replies.allSatisfy { $0.counted != nil }, "still in minute \(minute)")
+            }
+            client.shutdown()
+            let index = String(decoding: KeySchema().rollupIndex(minute: minute), as: UTF8.self)
+            try #require(try redis.cli(["ZCARD", index]) == "\(Self.counters)", "all hits in minute \(minute)")
+            print("preloaded \(Self.counters) counters in \(ContinuousClock.now - preload)")
+
+            let server = try await ServerProcess(["--redis-url", redis.url])
+            // Hits at a steady rate, before the minute closes, and while it rolls up.
+            let before = try await Self.load(server, seconds: max(1, Int(minute + 58 - (try Self.redisSecond(redis)))))
+            let during = try await Self.load(server, seconds: 20)
+            var emitted = 0
+            let deadline = ContinuousClock.now + .seconds(240)
+            while emitted < Self.counters && ContinuousClock.now < deadline {
+                emitted = try Self.events(server, minute: minute).filter { $0.key.hasPrefix("large-") }.count
+                try await Task.sleep(for: .seconds(1))
+            }
+            // The steady hits' own counter rolls up too; count the preloaded ones.
+            let events = try Self.events(server, minute: minute).filter { $0.key.hasPrefix("large-") }
+            #expect(events.count == Self.counters, "every counter once")
+            #expect(Set(events.map(\.key)).count == Self.counters, "none twice")
+            let times = events.map(\.time).sorted()
+            let slowest = try Self.slowlogMaxMicroseconds(redis)
+            print(
+                """
+                roll-up of \(Self.counters) counters: \(times.first ?? "-") to \(times.last ?? "-"); \
+                hits' p99 \(before.p99) ms before, \(during.p99) ms during (\(during.requests) hits, \(during.errors) errors); \
+                slowest Redis call \(slowest) µs
+                """
+            )
+            #expect(slowest < 10_000, "no Redis call of 10 ms or more: \(slowest) µs")
+            #expect(during.errors == 0 && before.errors == 0)
+            // Hits keep their latency: a ceiling measured in the same run, not a fixed number.
+            #expect(during.p99 <= max(10, 3 * before.p99), "p99 \(during.p99) ms during the roll-up, \(before.p99) ms before")
+        }
+    }
+
+    static func redisSecond(_ redis: RedisServer) throws -> Int64 {
+        try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
+    }
+
+    /// `POST /hit` at 100 per second for `seconds`, from the load tool: its p99 and its errors.
+    static func load(_ server: ServerProcess, seconds: Int) async throws -> (p99: Double, requests: Int, errors: Int) {
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("large-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: report) }
+        let loader = URL(fileURLWithPath: ServerProcess.binary).deletingLastPathComponent().appendingPathComponent("hitcounter-load").path
+        let log = report.path + ".log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let process = try ChildProcess(loader, [
+            "--url", "http://127.0.0.1:\(server.port)", "--rate", "100", "--duration", "\(seconds)s", "--connections", "4",
+            "--mix", "hit=100", "--key-prefix", "steady-", "--quiet", "--json", report.path,
+        ], logFile: log)
+        await process.wait(timeout: .seconds(seconds + 30))
+        guard FileManager.default.fileExists(atPath: report.path) else {
+            throw RedisServerError("the load tool wrote no report: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
+        let latency = try #require(json["latency_ms"] as? [String: Any])
+        return (try #require(latency["p99"] as? Double), try #require(json["requests"] as? Int), try #require(json["errors"] as? Int))
+    }
+
+    /// The roll-up log lines of `minute`: each event's key and when it was logged.
+    static func events(_ server: ServerProcess, minute: Int64) throws -> [(key: String, time: String)] {
+        try server.jsonLog().compactMap { line in
+            guard line["message"] as? String == "rollup", line["event.minute"] as? String == "\(minute)",
+                let key = line["event.key"] as? String, let time = line["time"] as? String
+            else { return nil }
+            return (key, time)
+        }
+    }
+
+    /// The longest call in Redis's SLOWLOG (set to keep every call of 1 ms or more), in microseconds;
+    /// 0 when none took 1 ms.
+    static func slowlogMaxMicroseconds(_ redis: RedisServer) throws -> Int {
+        let json = try redis.cli(["--json", "SLOWLOG", "GET", "100000"])
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[Any]])
+        let slow = entries.compactMap { entry -> (Int, String)? in
+            guard let microseconds = entry[2] as? Int, let command = entry[3] as? [Any] else { return nil }
+            return (microseconds, command.prefix(3).map { "\($0)" }.joined(separator: " "))
+        }
+        if let longest = slow.max(by: { $0.0 < $1.0 }) {
+            print("\(slow.count) Redis calls of 1 ms or more; the longest: \(longest.1), \(longest.0) µs")
+        }
+        return slow.map(\.0).max() ?? 0
+    }
+}
