@@ -194,9 +194,8 @@ class Bench:
     def redis_memory_per_counter_hour(self, redis_port):
         """One hit per second for an hour on 100 counters, with driven time, through the service's own
         hit script (read from its source, so the figure is for the layout that ships)."""
-        source = open(os.path.join(ROOT, "Sources/HitCounter/Store/HitScripts.swift")).read()
-        blocks = re.findall(r'"""\n(.*?)\n\s*"""', source, re.S)
-        script = textwrap.dedent(blocks[0]) + "\n" + textwrap.dedent(blocks[1])
+        source = open(os.path.join(ROOT, "Sources/HitCounter/Store/Scripts/HitScript.swift")).read()
+        script = textwrap.dedent(re.findall(r'"""\n(.*?)\n\s*"""', source, re.S)[0])
         cli = ["redis-cli", "-p", str(redis_port)]
         run(cli + ["FLUSHALL"])
         sha = run(cli + ["SCRIPT", "LOAD", script]).strip()
@@ -207,9 +206,12 @@ class Bench:
         commands = []
         for c in range(counters):
             for t in range(start, start + 3600):
-                # The arguments RedisHitStore passes: count, max range, second, dedup period, roll-up
-                # prefix, key, no callbacks, no ids.
-                args = ["EVALSHA", sha, "1", f"hc:{{bench-{c}}}", "1", "86400", str(t), "86400", "hc:rollup", f"bench-{c}", "0"]
+                # The keys and arguments HitScript passes (spelled by KeySchema): the three hit buckets
+                # and the minute's roll-up index; the driven second, its minute, count, max range, dedup
+                # period, key, no ids, no callbacks. A drift makes the script refuse, and --pipe fail.
+                minute, hour, day = t - t % 60, t - t % 3600, t - t % 86400
+                keys = [f"hc:{{bench-{c}}}:1:{minute}", f"hc:{{bench-{c}}}:60:{hour}", f"hc:{{bench-{c}}}:3600:{day}", f"hc:rollup:keys:{minute}"]
+                args = ["EVALSHA", sha, str(len(keys)), *keys, str(t), str(minute), "1", "86400", "86400", f"bench-{c}", "0", "0"]
                 commands.append(f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args))
         subprocess.run(cli + ["--pipe"], input="".join(commands), text=True, check=True, capture_output=True)
         self.raw["redis_keys_per_counter"] = int(run(cli + ["DBSIZE"]).strip()) / counters
