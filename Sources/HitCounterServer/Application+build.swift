@@ -1,4 +1,3 @@
-import HTTPTypes
 import HitCounter
 import Hummingbird
 import HummingbirdCore
@@ -7,37 +6,25 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// The store named by the settings.
-func makeStore(_ settings: ServerSettings, logger: Logger) -> any HitStore {
+/// The whole service, composed here and only here from its settings: the store, the roll-ups, the
+/// routes and the HTTP server. `HitCounterServer` runs it; tests build it the same way.
+func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRegistry? = nil, logger: Logger = Logger(label: "hitcounter")) throws
+    -> HitCounterService
+{
+    let store: any HitStore
+    var rollups: RollupService?
     switch settings.store {
     case .redis:
-        RedisHitStore(configuration: settings.redis, maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod, logger: logger)
+        let redis = RedisHitStore(configuration: settings.redis, maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod, logger: logger)
+        rollups = try RollupService.make(settings, keys: redis.keys, logger: logger)
+        store = redis
     case .memory:
-        MemoryHitStore(maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod)
+        store = MemoryHitStore(maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod)
     }
-}
-
-/// The service: routes over a counter, with the store closed after the server has drained.
-func buildApplication(
-    _ settings: ServerSettings,
-    store: any HitStore,
-    metrics: PrometheusCollectorRegistry?,
-    drain: DrainState,
-    rollups: RollupService? = nil,
-    logger: Logger
-) -> some ApplicationProtocol {
-    let router = buildRouter(
-        counter: HitCounter(store: store),
-        requestTimeout: settings.limits.requestTimeout,
-        callbackURLs: Set(settings.rollups.callbackURLs),
-        serverName: settings.serverName,
-        tokens: settings.tokens,
-        metrics: metrics,
-        drain: drain
-    )
+    let drain = DrainState()
     let limits = settings.limits
-    return Application(
-        router: router,
+    let application = Application(
+        router: buildRouter(settings, counter: HitCounter(store: store), metrics: metrics, drain: drain),
         server: .conformingHTTP1(configuration: .init(
             additionalChannelHandlers: [MalformedRequestHandler()],
             idleTimeout: TimeAmount(limits.idleTimeout),
@@ -57,24 +44,18 @@ func buildApplication(
         services: [StoreService(store: store)] + (rollups.map { [$0] } ?? []),
         logger: logger
     )
+    return HitCounterService(application: application, drain: DrainService(state: drain, delay: settings.shutdownDelay, logger: logger), logger: logger)
 }
 
-/// The routes, on their own so tests build exactly the service's router. `GET /metrics` exists when
-/// a registry is given.
+/// The routes of `Route`, each with its handler and its access, behind the service's middleware.
 func buildRouter(
-    counter: HitCounter,
-    requestTimeout: Duration = HTTPLimits().requestTimeout,
-    callbackURLs: Set<String> = [],
-    serverName: String? = nil,
-    tokens: AccessTokens = AccessTokens(),
-    metrics: PrometheusCollectorRegistry? = nil,
-    drain: DrainState = DrainState()
+    _ settings: ServerSettings, counter: HitCounter, metrics: PrometheusCollectorRegistry? = nil, drain: DrainState = DrainState()
 ) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
     // Outermost first: the instance's name goes on every answer, errors included; metrics see the
     // final status, after errors became answers. Their labels are bounded: the matched route (or
     // NotFound), the method (NIO's parser accepts only the registered methods), the status.
-    if let serverName {
+    if let serverName = settings.serverName {
         router.add(middleware: ServedByMiddleware(name: serverName))
     }
     if metrics != nil {
@@ -83,48 +64,16 @@ func buildRouter(
     router.add(middleware: AccessLogMiddleware())
     let routes = Route.allCases.filter { $0 != .metrics || metrics != nil }
     router.add(middleware: ErrorMiddleware(routes: routes))
-    let hitRoutes = HitRoutes(counter: counter, bodyTimeout: requestTimeout, callbackURLs: callbackURLs)
+    let hitRoutes = HitRoutes(counter: counter, bodyTimeout: settings.limits.requestTimeout, callbackURLs: Set(settings.rollups.callbackURLs))
     let healthRoutes = HealthRoutes(counter: counter, drain: drain)
     for route in routes {
         switch route {
-        case .hit: router.add(route, tokens: tokens, use: hitRoutes.hit)
-        case .hits: router.add(route, tokens: tokens, use: hitRoutes.hits)
-        case .healthz: router.add(route, tokens: tokens, use: healthRoutes.healthy)
-        case .readyz: router.add(route, tokens: tokens, use: healthRoutes.ready)
-        case .metrics: router.add(route, tokens: tokens, use: MetricsRoutes(registry: metrics!).metrics)
+        case .hit: router.add(route, tokens: settings.tokens, use: hitRoutes.hit)
+        case .hits: router.add(route, tokens: settings.tokens, use: hitRoutes.hits)
+        case .healthz: router.add(route, tokens: settings.tokens, use: healthRoutes.healthy)
+        case .readyz: router.add(route, tokens: settings.tokens, use: healthRoutes.ready)
+        case .metrics: router.add(route, tokens: settings.tokens, use: MetricsRoutes(registry: metrics!).metrics)
         }
     }
     return router
-}
-
-/// Closes the store once the services after it (the HTTP server) have stopped.
-struct StoreService: Service {
-    let store: any HitStore
-
-    func run() async throws {
-        // Wait for SIGTERM (or the end of the group); cancellation means the same here.
-        try? await gracefulShutdown()
-        self.store.shutdown()
-    }
-}
-
-/// Adds `X-Served-By: <name>` to every response, errors included (it sits outside `ErrorMiddleware`).
-struct ServedByMiddleware<Context: RequestContext>: RouterMiddleware {
-    let name: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response: Response
-        do {
-            response = try await next(request, context)
-        } catch let error as any HTTPResponseError {
-            response = try error.response(from: request, context: context)
-        }
-        response.headers[.servedBy] = self.name
-        return response
-    }
-}
-
-extension HTTPField.Name {
-    /// Which instance answered: set by `ServedByMiddleware`, read by the load tool.
-    static let servedBy = HTTPField.Name("X-Served-By")!
 }

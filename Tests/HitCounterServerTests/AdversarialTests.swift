@@ -107,12 +107,12 @@ import Testing
                 if expected.closes { #expect(answer.closed, "\(name): the connection closes") }
 
                 let good = try await rawExchange(port: server.port, "POST /hit?key=good&id=\(index) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                #expect(good.responses.first?.body == #"{"key":"good","count":1,"counted":true}"#, "after \(name)")
+                #expect(good.responses.first?.body == #"{"key":"good","count":1,"counted":true}"# + "\n", "after \(name)")
             }
             let counted = try await rawExchange(port: server.port, "GET /hits?key=good&unique=true HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            #expect(counted.responses.first?.body == #"{"key":"good","range":60,"unique":\#(Self.abuse.count)}"#)
+            #expect(counted.responses.first?.body == #"{"key":"good","range":60,"unique":\#(Self.abuse.count)}"# + "\n")
             let refused = try await rawExchange(port: server.port, "GET /hits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            #expect(refused.responses.first?.body == #"{"key":"default","range":60,"hits":0}"#, "no refused request counted")
+            #expect(refused.responses.first?.body == #"{"key":"default","range":60,"hits":0}"# + "\n", "no refused request counted")
             let errors = try server.jsonLog().filter { $0["level"] as? String == "error" }
             #expect(errors.isEmpty, "\(errors)")
         }
@@ -135,8 +135,8 @@ import Testing
         try await connection.send(requests + "GET /hits?key=p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let answers = parseResponses(try await connection.receive(timeout: .seconds(10)).text)
         #expect(answers.count == 101)
-        #expect(answers.prefix(100).map { $0.body.hasSuffix(#""counted":true}"#) } == (0..<100).map { $0 < 50 })
-        #expect(answers.last?.body == #"{"key":"p","range":60,"hits":50}"#)
+        #expect(answers.prefix(100).map { $0.body.hasSuffix(#""counted":true}"# + "\n") } == (0..<100).map { $0 < 50 })
+        #expect(answers.last?.body == #"{"key":"p","range":60,"hits":50}"# + "\n")
     }
 
     /// Keys and ids a client may craft (braces, escapes, separators, a byte-order mark, emoji), sent in
@@ -153,12 +153,12 @@ import Testing
             await propertyCheck(count: 150, input: text, text, Gen.bool) { key, id, inBody in
                 let first = seen.insert([key, id]).inserted
                 let answer = try await HitCounterClient.hit(base, key: key, id: id, inBody: inBody)
-                #expect(answer == #"{"key":\#(JSONField.string(key).text),"count":1,"counted":\#(first)}"#, "\(key.debugDescription) / \(id.debugDescription)")
+                #expect(answer == #"{"key":\#(JSONField.string(key).text),"count":1,"counted":\#(first)}"# + "\n", "\(key.debugDescription) / \(id.debugDescription)")
                 if first { expected[key, default: 0] += 1 }
             }
             for (key, hits) in expected {
                 let answer = try await HitCounterClient.get(base, "/hits?key=\(HitCounterClient.encoded(key))&unique=true")
-                #expect(answer.hasSuffix(#""unique":\#(hits)}"#), "\(key.debugDescription): \(answer)")
+                #expect(answer.hasSuffix(#""unique":\#(hits)}"# + "\n"), "\(key.debugDescription): \(answer)")
             }
         }
     }
@@ -175,14 +175,14 @@ import Testing
                     group.addTask {
                         for index in stride(from: worker, to: keys.count * 2, by: 32) {
                             let answer = try await HitCounterClient.hit(base, key: keys[index % keys.count], id: nil, inBody: index % 2 == 0)
-                            #expect(answer.hasSuffix(#""counted":true}"#), "\(answer)")
+                            #expect(answer.hasSuffix(#""counted":true}"# + "\n"), "\(answer)")
                         }
                     }
                 }
                 try await group.waitForAll()
             }
             for key in keys.shuffled().prefix(200) {
-                #expect(try await HitCounterClient.get(base, "/hits?key=\(key)").hasSuffix(#""hits":2}"#), "\(key)")
+                #expect(try await HitCounterClient.get(base, "/hits?key=\(key)").hasSuffix(#""hits":2}"# + "\n"), "\(key)")
             }
         }
     }

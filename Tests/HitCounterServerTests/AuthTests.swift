@@ -13,9 +13,8 @@ import Testing
     static let write = "write-token-0123456789"
     static let read = "read-token-0123456789"
 
-    func app() -> some ApplicationProtocol {
-        let tokens = AccessTokens(write: Array(Self.write.utf8), read: Array(Self.read.utf8))
-        return Application(router: buildRouter(counter: HitCounter(store: MemoryHitStore()), tokens: tokens))
+    func app() throws -> some ApplicationProtocol {
+        try testApplication { $0.tokens = AccessTokens(write: Array(Self.write.utf8), read: Array(Self.read.utf8)) }
     }
 
     @Test func writesAndReadsNeedTheirTokens() async throws {
@@ -23,11 +22,11 @@ import Testing
             try await client.execute(uri: "/hit", method: .post) { response in
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.wwwAuthenticate] == #"Bearer realm="hitcounter""#)
-                #expect(response.text == #"{"error":{"message":"this route needs a bearer token"}}"#)
+                #expect(response.text == #"{"error":{"message":"this route needs a bearer token"}}"# + "\n")
             }
             try await client.execute(uri: "/hit", method: .post, headers: [.authorization: "Bearer \(Self.read)"]) {
                 #expect($0.status == .unauthorized, "the read token does not open writes")
-                #expect($0.text == #"{"error":{"message":"the bearer token is not valid for this route"}}"#)
+                #expect($0.text == #"{"error":{"message":"the bearer token is not valid for this route"}}"# + "\n")
             }
             try await client.execute(uri: "/hit", method: .post, headers: [.authorization: "Bearer \(Self.write)x"]) { #expect($0.status == .unauthorized) }
             try await client.execute(uri: "/hit", method: .post, headers: [.authorization: Self.write]) { #expect($0.status == .unauthorized) }
@@ -35,7 +34,7 @@ import Testing
 
             try await client.execute(uri: "/hits", method: .get) { #expect($0.status == .unauthorized) }
             try await client.execute(uri: "/hits", method: .get, headers: [.authorization: "Bearer \(Self.read)"]) {
-                #expect($0.text == #"{"key":"default","range":60,"hits":1}"#)
+                #expect($0.text == #"{"key":"default","range":60,"hits":1}"# + "\n")
             }
             try await client.execute(uri: "/hits", method: .get, headers: [.authorization: "Bearer \(Self.write)"]) { #expect($0.status == .ok) }
             for open in ["/healthz", "/readyz"] {
@@ -45,7 +44,7 @@ import Testing
     }
 
     @Test func withoutTokensEverythingIsOpen() async throws {
-        try await testApplication(store: MemoryHitStore()).test(.router) { client in
+        try await testApplication().test(.router) { client in
             try await client.execute(uri: "/hit", method: .post) { #expect($0.status == .ok) }
             try await client.execute(uri: "/hits", method: .get) { #expect($0.status == .ok) }
         }

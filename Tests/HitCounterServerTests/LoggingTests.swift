@@ -47,4 +47,32 @@ import Testing
         #expect(!lines.contains { $0["message"] as? String == "request" })
         #expect(!server.log.contains("private-user-key"))
     }
+
+    /// Redis down for a while, with requests coming: the log says so once when it starts and once
+    /// when it ends (with how many calls failed), not a line per request or per reconnect.
+    @Test func anOutageIsLoggedOnceAtItsStartAndOnceAtItsEnd() async throws {
+        let redis = try RedisServer()
+        try await redis.start()
+        let server = try await ServerProcess(["--redis-url", redis.url, "--redis-timeout", "0.3", "--rollup-log", "false"])
+        #expect(try await self.hit(server, key: "outage") == .ok)
+        await redis.stop()
+        for _ in 0..<10 {
+            #expect(try await self.hit(server, key: "outage") == .serviceUnavailable)
+            try await Task.sleep(for: .milliseconds(150))
+        }
+        try await redis.start()
+        var status = HTTPResponseStatus.serviceUnavailable
+        for _ in 0..<100 where status != .ok {
+            try await Task.sleep(for: .milliseconds(20))
+            status = try await self.hit(server, key: "outage")
+        }
+        #expect(status == .ok)
+        await redis.stop()
+        let lines = try server.jsonLog()
+        let notable = lines.filter { ($0["level"] as? String).map { ["warning", "error"].contains($0) } ?? false }
+        #expect(notable.map { $0["message"] as? String } == ["Redis is not serving; requests get 503 until it does"], "\(notable)")
+        let back = lines.filter { $0["message"] as? String == "Redis is serving again" }
+        #expect(back.count == 1)
+        #expect(Int(back.first?["failed_calls"] as? String ?? "") ?? 0 >= 10)
+    }
 }

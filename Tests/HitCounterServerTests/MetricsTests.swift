@@ -32,6 +32,7 @@ import Testing
             #expect((roundTrips ?? 0) >= 2, "the handshake and the hits went to Redis")
             #expect(lines.contains { $0.hasPrefix("hitcounter_redis_batch_size_bucket{le=\"1.0\"}") })
             #expect(!text.contains("metrics\""), "no counter key appears as a label")
+            #expect(!text.contains(#"error_type="200""#), "a success is no error: no error row for it")
             server.process.signal(SIGTERM)
             await server.process.wait()
         }

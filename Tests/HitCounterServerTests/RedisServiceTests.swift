@@ -11,10 +11,8 @@ import Testing
 @Suite struct RedisServiceTests {
     @Test func twoInstancesOnOneRedisGiveTheSameTotals() async throws {
         try await withRedisServer { redis in
-            let stores = (0..<2).map { _ in RedisHitStore(configuration: redis.configuration) }
-            defer { stores.forEach { $0.shutdown() } }
-            try await testApplication(store: stores[0]).test(.router) { first in
-                try await testApplication(store: stores[1]).test(.router) { second in
+            try await testApplication(redis: redis.configuration).test(.router) { first in
+                try await testApplication(redis: redis.configuration).test(.router) { second in
                     for index in 0..<50 {
                         let client: any TestClientProtocol = index % 2 == 0 ? first : second
                         try await client.execute(uri: "/hit?key=shared&count=\(index % 4 + 1)", method: .post) { #expect($0.status == .ok) }
@@ -22,7 +20,7 @@ import Testing
                     let expected = (0..<50).reduce(0) { $0 + $1 % 4 + 1 }
                     for client in [first, second] as [any TestClientProtocol] {
                         try await client.execute(uri: "/hits?key=shared", method: .get) {
-                            #expect($0.text == #"{"key":"shared","range":60,"hits":\#(expected)}"#)
+                            #expect($0.text == #"{"key":"shared","range":60,"hits":\#(expected)}"# + "\n")
                         }
                     }
                 }
@@ -36,16 +34,14 @@ import Testing
         var configuration = redis.configuration
         configuration.commandTimeout = .milliseconds(300)
         configuration.connectTimeout = .milliseconds(300)
-        let store = RedisHitStore(configuration: configuration)
-        defer { store.shutdown() }
-        try await testApplication(store: store).test(.router) { client in
+        try await testApplication(redis: configuration).test(.router) { client in
             try await client.execute(uri: "/hit", method: .post) { #expect($0.status == .ok) }
             await redis.stop()
             for uri in ["/hit", "/hits"] {
                 try await client.execute(uri: uri, method: uri == "/hit" ? .post : .get) { response in
                     #expect(response.status == .serviceUnavailable)
                     #expect(response.headers[.retryAfter] == "1")
-                    #expect(response.text == #"{"error":{"message":"the store is unavailable or too slow; try again shortly"}}"#)
+                    #expect(response.text == #"{"error":{"message":"the store is unavailable or too slow; try again shortly"}}"# + "\n")
                 }
             }
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }

@@ -9,7 +9,7 @@ import Testing
     func settings(flags: [String: String] = [:], environment: [String: String] = [:]) throws -> ServerSettings {
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for (name, value) in flags {
-            let setting = try #require(Setting.allCases.first { $0.flag == name })
+            let setting = try #require(Setting.all.first { $0.flag == name })
             values[AbsoluteConfigKey(setting.key)] = ConfigValue(.string(value), isSecret: false)
         }
         return try ServerSettings(config: ConfigReader(providers: [

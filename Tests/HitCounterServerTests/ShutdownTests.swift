@@ -26,7 +26,7 @@ import Testing
             let response = try await inFlight.value
             #expect(response.status == .ok, "the in-flight hit is answered, not cut")
             let body = try await response.body.collect(upTo: 1024)
-            #expect(String(buffer: body) == #"{"key":"drain","count":1,"counted":true}"#)
+            #expect(String(buffer: body) == #"{"key":"drain","count":1,"counted":true}"# + "\n")
 
             #expect(await server.process.wait(timeout: .seconds(10)) != nil, "exits after draining")
             #expect(server.process.exitCode == 0, "exit status: \(server.log)")
@@ -47,7 +47,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             let ready = try await client.execute(HTTPClientRequest(url: "\(base)/readyz"), timeout: .seconds(5))
             #expect(ready.status == .serviceUnavailable, "readiness turns first")
-            #expect(String(buffer: try await ready.body.collect(upTo: 1024)) == #"{"error":{"message":"the service is shutting down"}}"#)
+            #expect(String(buffer: try await ready.body.collect(upTo: 1024)) == #"{"error":{"message":"the service is shutting down"}}"# + "\n")
             var hit = HTTPClientRequest(url: "\(base)/hit?key=draining")
             hit.method = .POST
             #expect(try await client.execute(hit, timeout: .seconds(5)).status == .ok, "still serving during the delay")

@@ -5,9 +5,23 @@ import NIOCore
 
 @testable import HitCounterServer
 
-/// The service's own router over `store`, as `buildApplication` makes it, for in-process tests.
-func testApplication(store: any HitStore, serverName: String? = nil) -> some ApplicationProtocol {
-    Application(router: buildRouter(counter: HitCounter(store: store), serverName: serverName))
+/// The service as `HitCounterServer` builds it (`buildApplication`), for in-process tests: on the
+/// memory store without roll-ups unless `configure` says otherwise.
+func testApplication(_ configure: (inout ServerSettings) -> Void = { _ in }) throws -> some ApplicationProtocol {
+    var settings = ServerSettings()
+    settings.store = .memory
+    settings.rollups.log = false
+    configure(&settings)
+    return try buildApplication(settings).application
+}
+
+/// The same, on the Redis `configuration` points at.
+func testApplication(redis configuration: RedisConfiguration, _ configure: (inout ServerSettings) -> Void = { _ in }) throws -> some ApplicationProtocol {
+    try testApplication { settings in
+        settings.store = .redis
+        settings.redis = configuration
+        configure(&settings)
+    }
 }
 
 /// A response's body as text.

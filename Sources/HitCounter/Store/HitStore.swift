@@ -21,25 +21,12 @@ public protocol HitStore: Sendable {
 
     /// Succeeds when the store can serve requests.
     func ping() async throws
-}
 
-/// What one `hit` did.
-public struct HitReceipt: Sendable, Hashable {
-    /// The second (epoch seconds) the hit was counted at, or would have been.
-    public let second: Int64
-    /// False when the hit's id was already counted within the dedup period: nothing was added.
-    public let counted: Bool
-
-    public init(second: Int64, counted: Bool) {
-        self.second = second
-        self.counted = counted
-    }
+    /// Releases what the store holds (its Redis connection); later calls fail.
+    func shutdown()
 }
 
 extension HitStore {
-    /// Releases what the store holds (its Redis connection); later calls fail. Nothing, by default.
-    public func shutdown() {}
-
     /// Adds `count` hits without an id. Returns the second they were counted at.
     @discardableResult
     public func hit(key: CounterKey, count: Int, at second: Int64?) async throws -> Int64 {

@@ -73,6 +73,9 @@ public final class MemoryHitStore: HitStore {
 
     public func ping() async throws {}
 
+    /// Nothing to release.
+    public func shutdown() {}
+
     private static func live(_ counters: [CounterKey: SecondBuckets], at wallClock: Int64) -> [CounterKey: SecondBuckets] {
         counters.filter { entry in
             var buckets = entry.value

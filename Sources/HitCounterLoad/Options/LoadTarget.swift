@@ -13,43 +13,22 @@ struct LoadTarget: Sendable, Equatable, CustomStringConvertible {
     let pathPrefix: String
 
     init(url: String, allowRemote: Bool) throws(LoadOptionsError) {
-        let scheme = "http://"
-        guard url.lowercased().hasPrefix(scheme) else {
+        // Foundation's parser: IPv6 brackets, ports and paths as RFC 3986 has them.
+        guard let components = URLComponents(string: url), components.scheme?.lowercased() == "http" else {
             throw LoadOptionsError("--url \(url): only http:// URLs are supported, such as http://127.0.0.1:8080")
         }
-        let rest = url.dropFirst(scheme.count)
-        guard !rest.contains("?"), !rest.contains("#"), !rest.contains("@") else {
+        guard components.user == nil, components.password == nil, components.query == nil, components.fragment == nil else {
             throw LoadOptionsError("--url \(url): give only http://HOST[:PORT][/PREFIX], without user, query or fragment")
         }
-        let authority = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(authority.count)
-        let hostText: Substring
-        var portText: Substring?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { throw LoadOptionsError("--url \(url): an IPv6 address needs a closing ]") }
-            hostText = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw LoadOptionsError("--url \(url): expected :PORT after the IPv6 address") }
-                portText = after.dropFirst()
-            }
-        } else if let colon = authority.firstIndex(of: ":") {
-            hostText = authority[..<colon]
-            portText = authority[authority.index(after: colon)...]
-        } else {
-            hostText = authority
+        let host = (components.host ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard !host.isEmpty else { throw LoadOptionsError("--url \(url): the host is missing") }
+        let port = components.port ?? 80
+        guard (1...65535).contains(port) else {
+            throw LoadOptionsError("--url \(url): the port must be a number from 1 to 65535")
         }
-        guard !hostText.isEmpty else { throw LoadOptionsError("--url \(url): the host is missing") }
-        self.host = String(hostText)
-        if let portText {
-            guard let port = Int(portText), (1...65535).contains(port) else {
-                throw LoadOptionsError("--url \(url): the port must be a number from 1 to 65535")
-            }
-            self.port = port
-        } else {
-            self.port = 80
-        }
-        self.pathPrefix = String(path.reversed().drop { $0 == "/" }.reversed())
+        self.host = host
+        self.port = port
+        self.pathPrefix = String(components.path.reversed().drop { $0 == "/" }.reversed())
         guard allowRemote || Self.isLoopback(self.host) else {
             throw LoadOptionsError("--url \(url): \(self.host) is not a loopback address (pass --allow-remote to send load elsewhere)")
         }

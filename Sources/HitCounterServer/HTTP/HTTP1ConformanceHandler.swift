@@ -113,7 +113,7 @@ final class HTTP1ConformanceHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Answers the refused request at the head of the queue with a JSON error, then closes.
     private func refuse(context: ChannelHandlerContext) {
         guard let refusal = self.pending.first?.refusal else { return }
-        let body = ByteBuffer(string: #"{"error":{"message":"# + JSONString.quoted(refusal.message) + "}}")
+        let body = RequestError.body(refusal.message)
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json; charset=utf-8")
         headers.add(name: "content-length", value: String(body.readableBytes))

@@ -37,7 +37,7 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
             parseError == .headerOverflow
             ? (.requestHeaderFieldsTooLarge, "the request line and headers are over \(HTTPLimits.maxHeaderListBytes) bytes, a header over \(HTTPLimits.maxHeaderFieldBytes) bytes, or more than \(HTTPLimits.maxHeaderFieldCount) headers")
             : (.badRequest, "the request is not valid HTTP/1.1")
-        let body = ByteBuffer(string: #"{"error":{"message":"\#(message)"}}"#)
+        let body = RequestError.body(message)
         let head = HTTPResponse(status: status, headerFields: [
             .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
         ])

@@ -1,9 +1,10 @@
 import HTTPTypes
+import HitCounter
 import Hummingbird
+import NIOCore
 
-/// A request the service refuses, with a status and a message that says what is wrong.
-///
-/// Rendered like Hummingbird's `HTTPError`: `{"error":{"message":"..."}}`.
+/// A request the service refuses, with a status and a message that says what is wrong:
+/// `{"error":{"message":"..."}}`, as every refusal of the service is written (`body(_:)`).
 struct RequestError: HTTPResponseError {
     let status: HTTPResponse.Status
     let headers: HTTPFields
@@ -25,7 +26,14 @@ struct RequestError: HTTPResponseError {
         RequestError(.serviceUnavailable, message, headers: [.retryAfter: "1"])
     }
 
+    /// The JSON of a refusal, ending with a newline like every answer.
+    static func body(_ message: String) -> ByteBuffer {
+        ByteBuffer(string: #"{"error":{"message":"# + JSONString.quoted(message) + "}}\n")
+    }
+
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        try HTTPError(self.status, headers: self.headers, message: self.message).response(from: request, context: context)
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: self.status, headers: headers, body: .init(byteBuffer: Self.body(self.message)))
     }
 }

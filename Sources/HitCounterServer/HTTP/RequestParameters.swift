@@ -95,14 +95,19 @@ struct RequestParameters {
         return parsed
     }
 
-    /// The counter key: 1 to 200 bytes of UTF-8 with no control characters; `default` when absent.
+    /// The counter key, by the library's rule for names sent as text (`ByteName.validateAsText`);
+    /// `default` when absent.
     func key() throws -> CounterKey {
-        try self.text("key", allowInteger: false).map { CounterKey($0) } ?? .default
+        guard let key = try self.text("key", allowInteger: false).map({ CounterKey($0) }) else { return .default }
+        try key.validateAsText(as: .key)
+        return key
     }
 
     /// The hit's id: like a key, and a JSON integer is taken as its digits (`{"id":42}`); nil when absent.
     func id() throws -> HitID? {
-        try self.text("id", allowInteger: true).map { HitID($0) }
+        let id = try self.text("id", allowInteger: true).map({ HitID($0) })
+        try id?.validateAsText(as: .id)
+        return id
     }
 
     /// A callback URL, which must be one of `allowed`: a client can never make the service call an
@@ -124,19 +129,13 @@ struct RequestParameters {
         }
     }
 
-    /// A text parameter of 1 to 200 bytes of UTF-8 with no control characters.
+    /// A text parameter (a JSON string, or with `allowInteger` a JSON integer's digits).
     private func text(_ name: String, allowInteger: Bool) throws -> String? {
-        let text: String
         switch self.values[name] {
         case nil: return nil
-        case .query(let string), .body(.string(let string)): text = string
-        case .body(.integer(let integer)) where allowInteger: text = String(integer)
+        case .query(let string), .body(.string(let string)): return string
+        case .body(.integer(let integer)) where allowInteger: return String(integer)
         case .body: throw RequestError.badParameter(name, allowInteger ? "must be a string or an integer" : "must be a string")
         }
-        guard (1...200).contains(text.utf8.count) else { throw RequestError.badParameter(name, "must be 1 to 200 bytes of UTF-8") }
-        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw RequestError.badParameter(name, "must not contain control characters")
-        }
-        return text
     }
 }

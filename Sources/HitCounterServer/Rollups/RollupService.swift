@@ -11,28 +11,32 @@ import ServiceLifecycle
 /// connection of their own on that thread, so a large minute never queues in front of hits on the
 /// hits' connection nor holds up the event loops that serve requests.
 struct RollupService: Service, CustomStringConvertible {
-    let emitter: RollupEmitter
-    let client: RedisClient
-    let executor: BackgroundExecutor
+    let sinks: [any RollupSink]
+    let configuration: RollupEmitter.Configuration
+    let redis: RedisConfiguration
+    let keys: KeySchema
     let kafka: KafkaProducer?
+    let logger: Logger
 
     var description: String { "RollupService" }
 
     func run() async throws {
-        await withTaskExecutorPreference(self.executor) {
+        let executor = BackgroundExecutor()
+        let client = RedisClient(configuration: self.redis, eventLoopGroup: executor.eventLoopGroup, logger: self.logger)
+        let emitter = RollupEmitter(client: client, keys: self.keys, sinks: self.sinks, configuration: self.configuration, logger: self.logger)
+        await withTaskExecutorPreference(executor) {
             await cancelWhenGracefulShutdown {
-                await self.emitter.run()
+                await emitter.run()
             }
         }
-        self.client.shutdown()
-        await self.executor.shutdown()
+        client.shutdown()
+        await executor.shutdown()
         await self.kafka?.shutdown()
     }
 
-    /// The sinks the settings name, and the emitter over them; nil when roll-ups are off (memory store,
-    /// or no sink).
-    static func make(_ settings: ServerSettings, store: any HitStore, logger: Logger) throws -> RollupService? {
-        guard let store = store as? RedisHitStore else { return nil }
+    /// The sinks the settings name, and the emitter's configuration for the counters spelled by `keys`;
+    /// nil when no sink is on.
+    static func make(_ settings: ServerSettings, keys: KeySchema, logger: Logger) throws -> RollupService? {
         var sinks: [any RollupSink] = []
         var kafka: KafkaProducer?
         if settings.rollups.log {
@@ -50,12 +54,8 @@ struct RollupService: Service, CustomStringConvertible {
         var configuration = RollupEmitter.Configuration(name: settings.serverName ?? Self.hostname())
         configuration.lease = settings.rollups.lease
         configuration.interval = min(.seconds(1), settings.rollups.lease / 4)
-        let executor = BackgroundExecutor()
-        let client = RedisClient(configuration: store.client.configuration, eventLoopGroup: executor.eventLoopGroup, logger: logger)
-        let emitter = RollupEmitter(client: client, keys: store.keys, sinks: sinks, configuration: configuration, logger: logger)
-        return RollupService(emitter: emitter, client: client, executor: executor, kafka: kafka)
+        return RollupService(sinks: sinks, configuration: configuration, redis: settings.redis, keys: keys, kafka: kafka, logger: logger)
     }
-
 
     /// The pod's name on Kubernetes. `gethostname`, not Foundation's `hostName`, which may ask DNS.
     private static func hostname() -> String {

@@ -9,15 +9,12 @@ struct HitRoutes: Sendable {
     /// The callback URLs a hit may name.
     var callbackURLs: Set<String> = []
 
-    /// Bounds on one `POST /hit`'s count.
-    static let countBounds = 1...10_000
-
     /// Answers once the hit is stored: an acknowledged hit is never lost by this service. With an
     /// `id`, `counted` says whether this call counted or the id had been counted already.
     @Sendable func hit(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let parameters = try await RequestParameters(request, allowed: ["key", "count", "id", "callback"], bodyTimeout: self.bodyTimeout)
         let key = try parameters.key()
-        let count = try parameters.integer("count", in: Self.countBounds, default: 1)
+        let count = try parameters.integer("count", in: HitCounter.countBounds, default: 1)
         let id = try parameters.id()
         let callback = try parameters.callback(allowed: self.callbackURLs)
         let receipt = try await self.counter.hit(key: key, count: count, id: id, callback: callback)

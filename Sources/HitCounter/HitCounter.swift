@@ -6,13 +6,9 @@
 public struct HitCounter: Sendable {
     public let store: any HitStore
 
-    /// Bounds for one call's count: large enough for batched clients, small enough that a counter
-    /// cannot be pushed past exact floating-point integers in Redis (2^53) by any realistic client.
-    public static let maxCount = 1_000_000_000
-    /// Keys longer than this are refused: every bucket key repeats the counter key.
-    public static let maxKeyBytes = 1024
-    /// Ids longer than this are refused: each one is kept for the dedup period.
-    public static let maxIDBytes = 200
+    /// Bounds for one call's count: enough for a client that counts a batch at once, small enough that
+    /// no counter comes near the exact integers of Redis's scores (2^53) in any realistic lifetime.
+    public static let countBounds = 1...10_000
 
     public init(store: any HitStore) {
         self.store = store
@@ -29,15 +25,11 @@ public struct HitCounter: Sendable {
     /// Adds `count` hits to `key`, once per `id` within the store's dedup period; `callback` names a
     /// destination for the minute's roll-up event of `key`.
     public func hit(key: CounterKey = .default, count: Int = 1, id: HitID?, callback: String? = nil, at second: Int64? = nil) async throws -> HitReceipt {
-        try Self.check(key: key)
-        guard (1...Self.maxCount).contains(count) else {
-            throw HitCounterError(.count, "count must be an integer from 1 to \(Self.maxCount)")
+        try key.validate(as: .key)
+        guard Self.countBounds.contains(count) else {
+            throw HitCounterError(.count, "count must be an integer from \(Self.countBounds.lowerBound) to \(Self.countBounds.upperBound)")
         }
-        if let id {
-            guard (1...Self.maxIDBytes).contains(id.bytes.count) else {
-                throw HitCounterError(.id, "id must be 1 to \(Self.maxIDBytes) bytes")
-            }
-        }
+        try id?.validate(as: .id)
         try Self.check(second: second)
         return try await self.store.hit(key: key, count: count, id: id, callback: callback, at: second)
     }
@@ -45,7 +37,7 @@ public struct HitCounter: Sendable {
     /// The number of hits on `key` in the last `range` seconds, the current second included; with
     /// `unique`, the number of distinct ids counted on `key` in them.
     public func hits(key: CounterKey = .default, range: Int, unique: Bool = false, at second: Int64? = nil) async throws -> Int64 {
-        try Self.check(key: key)
+        try key.validate(as: .key)
         guard (1...self.maxRange).contains(range) else {
             throw HitCounterError(.range, "range must be an integer from 1 to \(self.maxRange)")
         }
@@ -56,12 +48,6 @@ public struct HitCounter: Sendable {
     /// Succeeds when the store can serve requests.
     public func ping() async throws {
         try await self.store.ping()
-    }
-
-    private static func check(key: CounterKey) throws {
-        guard !key.bytes.isEmpty, key.bytes.count <= Self.maxKeyBytes else {
-            throw HitCounterError(.key, "key must be 1 to \(Self.maxKeyBytes) bytes")
-        }
     }
 
     private static func check(second: Int64?) throws {

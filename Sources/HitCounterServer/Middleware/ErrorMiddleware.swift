@@ -16,11 +16,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as RedisError where error.isRetriable {
+        } catch let error as any StoreError where error.isRetriable {
             context.logger.debug("store unavailable", metadata: ["error": "\(error)"])
             throw RequestError.storeUnavailable("the store is unavailable or too slow; try again shortly")
         } catch let error as HitCounterError {
-            throw RequestError.badParameter(error.argument.rawValue, error.message)
+            // The message names the argument already: `count must be an integer from 1 to 10000`.
+            throw RequestError(.badRequest, error.message)
         } catch let error as HTTPError where error.status == .notFound {
             if let route = Route(matching: request.uri.path), self.routes.contains(route) {
                 let methods = route.methods.map(\.rawValue).joined(separator: ", ")

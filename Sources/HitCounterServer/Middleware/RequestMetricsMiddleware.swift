@@ -31,7 +31,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             let metrics = self.cache.route(context.endpointPath ?? "NotFound", request.method, status)
             metrics.requests.increment()
             metrics.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
-            metrics.errors.increment()
+            metrics.errors?.increment()
             throw error
         }
     }
@@ -43,7 +43,8 @@ private final class MetricsCache: Sendable {
     struct RouteMetrics: Sendable {
         let requests: Counter
         let duration: Metrics.Timer
-        let errors: Counter
+        /// Only for refusals: a counter made is a row in `/metrics`, and a success is no error.
+        let errors: Counter?
     }
 
     private struct RouteID: Hashable {
@@ -74,7 +75,7 @@ private final class MetricsCache: Sendable {
             let metrics = RouteMetrics(
                 requests: Counter(label: "hb.requests", dimensions: withStatus),
                 duration: Metrics.Timer(label: "http.server.request.duration", dimensions: withStatus, preferredDisplayUnit: .seconds),
-                errors: Counter(label: "hb.request.errors", dimensions: labels + [("error.type", code)])
+                errors: status.code >= 400 ? Counter(label: "hb.request.errors", dimensions: labels + [("error.type", code)]) : nil
             )
             routes[id] = metrics
             return metrics

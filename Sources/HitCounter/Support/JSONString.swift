@@ -1,7 +1,12 @@
-/// JSON string quoting for the roll-up events, and for the service's JSON log lines.
+/// JSON string quoting: the one used for the service's answers, its JSON log lines and the roll-up
+/// events. Slashes are not escaped (JSON allows both, and `"/hit"` reads better than `"\/hit"`).
 public enum JSONString {
     /// A JSON string: quotes, backslashes and control characters escaped; everything else as is.
     public static func quoted(_ text: String) -> String {
+        // Most keys need no escape: one copy, no walk over the scalars.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var result = "\""
         result.unicodeScalars.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {
