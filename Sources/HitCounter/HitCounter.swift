@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The sliding-window hit counter: the library's front door.
 ///
 /// It checks every argument, then asks its store. One clock for all replicas: unless a caller passes
@@ -25,24 +27,45 @@ public struct HitCounter: Sendable {
     /// Adds `count` hits to `key`, once per `id` within the store's dedup period; `callback` names a
     /// destination for the minute's roll-up event of `key`.
     public func hit(key: CounterKey = .default, count: Int = 1, id: HitID?, callback: String? = nil, at second: Int64? = nil) async throws -> HitReceipt {
-        try key.validate(as: .key)
-        guard Self.countBounds.contains(count) else {
-            throw HitCounterError(.count, "count must be an integer from \(Self.countBounds.lowerBound) to \(Self.countBounds.upperBound)")
+        try await self.hit(key: key, count: count, id: id, callback: callback, at: second, on: currentEventLoop).get()
+    }
+
+    /// The same, as a future completed on `eventLoop`: for a caller on that loop, no task and no change
+    /// of thread. A refused argument fails the future with `HitCounterError`.
+    public func hit(
+        key: CounterKey = .default, count: Int = 1, id: HitID?, callback: String? = nil, at second: Int64? = nil, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<HitReceipt> {
+        do {
+            try key.validate(as: .key)
+            guard Self.countBounds.contains(count) else {
+                throw HitCounterError(.count, "count must be an integer from \(Self.countBounds.lowerBound) to \(Self.countBounds.upperBound)")
+            }
+            try id?.validate(as: .id)
+            try Self.check(second: second)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
         }
-        try id?.validate(as: .id)
-        try Self.check(second: second)
-        return try await self.store.hit(key: key, count: count, id: id, callback: callback, at: second)
+        return self.store.hit(key: key, count: count, id: id, callback: callback, at: second, on: eventLoop)
     }
 
     /// The number of hits on `key` in the last `range` seconds, the current second included; with
     /// `unique`, the number of distinct ids counted on `key` in them.
     public func hits(key: CounterKey = .default, range: Int, unique: Bool = false, at second: Int64? = nil) async throws -> Int64 {
-        try key.validate(as: .key)
-        guard (1...self.maxRange).contains(range) else {
-            throw HitCounterError(.range, "range must be an integer from 1 to \(self.maxRange)")
+        try await self.hits(key: key, range: range, unique: unique, at: second, on: currentEventLoop).get()
+    }
+
+    /// The same, as a future completed on `eventLoop`.
+    public func hits(key: CounterKey = .default, range: Int, unique: Bool = false, at second: Int64? = nil, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+        do {
+            try key.validate(as: .key)
+            guard (1...self.maxRange).contains(range) else {
+                throw HitCounterError(.range, "range must be an integer from 1 to \(self.maxRange)")
+            }
+            try Self.check(second: second)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
         }
-        try Self.check(second: second)
-        return try await self.store.hits(key: key, range: range, unique: unique, at: second)
+        return self.store.hits(key: key, range: range, unique: unique, at: second, on: eventLoop)
     }
 
     /// Succeeds when the store can serve requests.

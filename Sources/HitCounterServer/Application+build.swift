@@ -23,9 +23,15 @@ func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRe
     }
     let drain = DrainState()
     let limits = settings.limits
+    let counter = HitCounter(store: store)
+    let requestMetrics = metrics.map { _ in RequestMetrics() }
+    let hotRoutes = HotRoutesHandler.Service(
+        counter: counter, callbackURLs: Set(settings.rollups.callbackURLs), tokens: settings.tokens, metrics: requestMetrics,
+        servedBy: settings.serverName, logger: logger
+    )
     let application = Application(
-        router: buildRouter(settings, counter: HitCounter(store: store), metrics: metrics, drain: drain),
-        server: .conformingHTTP1(configuration: .init(
+        router: buildRouter(settings, counter: counter, metrics: metrics, requestMetrics: requestMetrics, drain: drain),
+        server: .hitCounterHTTP1(configuration: .init(
             additionalChannelHandlers: [MalformedRequestHandler()],
             idleTimeout: TimeAmount(limits.idleTimeout),
             httpDecoderConfiguration: .init(
@@ -33,7 +39,7 @@ func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRe
                 maxHeaderListSize: HTTPLimits.maxHeaderListBytes,
                 maxHeaderFieldCount: HTTPLimits.maxHeaderFieldCount
             )
-        )),
+        ), hotRoutes: hotRoutes),
         configuration: .init(
             address: .hostname(settings.hostname, port: settings.port),
             serverName: "HitCounter",
@@ -49,7 +55,8 @@ func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRe
 
 /// The routes of `Route`, each with its handler and its access, behind the service's middleware.
 func buildRouter(
-    _ settings: ServerSettings, counter: HitCounter, metrics: PrometheusCollectorRegistry? = nil, drain: DrainState = DrainState()
+    _ settings: ServerSettings, counter: HitCounter, metrics: PrometheusCollectorRegistry? = nil, requestMetrics: RequestMetrics? = nil,
+    drain: DrainState = DrainState()
 ) -> Router<BasicRequestContext> {
     let router = Router(options: .autoGenerateHeadEndpoints)
     // Outermost first: the instance's name goes on every answer, errors included; metrics see the
@@ -59,7 +66,7 @@ func buildRouter(
         router.add(middleware: ServedByMiddleware(name: serverName))
     }
     if metrics != nil {
-        router.add(middleware: RequestMetricsMiddleware())
+        router.add(middleware: RequestMetricsMiddleware(cache: requestMetrics ?? RequestMetrics()))
     }
     router.add(middleware: AccessLogMiddleware())
     let routes = Route.allCases.filter { $0 != .metrics || metrics != nil }

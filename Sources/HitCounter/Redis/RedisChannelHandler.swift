@@ -26,7 +26,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private let reader = RESPReader()
     /// The connect timeout during the handshake, then the command timeout.
     var commandTimeout: TimeAmount
-    private let maxPending: Int
+    /// The client's bound on commands waiting for replies, shared by all its connections.
+    private let backlog: RedisBacklog
     /// Every command written and not yet answered, oldest first: the first `inFlight` were flushed.
     private var waiting = CircularBuffer<Waiting>()
     private var inFlight = 0
@@ -34,9 +35,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var timeoutCheck: Scheduled<Void>?
     private var closedError: RedisError?
 
-    init(commandTimeout: TimeAmount, maxPending: Int) {
+    init(commandTimeout: TimeAmount, backlog: RedisBacklog) {
         self.commandTimeout = commandTimeout
-        self.maxPending = maxPending
+        self.backlog = backlog
     }
 
     // MARK: Outbound
@@ -48,7 +49,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             promise?.fail(closedError)
             return
         }
-        guard self.waiting.count + request.commands.count <= self.maxPending else {
+        guard self.backlog.acquire(request.commands.count) else {
             RedisMetrics.errors(.backlogFull).increment(by: request.commands.count)
             request.promises.forEach { $0.fail(RedisError.backlogFull) }
             promise?.succeed()
@@ -88,6 +89,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 guard let head = self.waiting.popFirst() else {
                     throw RedisError.protocolError("a reply arrived with no command waiting for it")
                 }
+                self.backlog.release(1)
                 self.inFlight -= 1
                 head.promise.succeed(reply)
                 if self.inFlight == 0 && self.flushRequested {
@@ -134,6 +136,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.timeoutCheck = nil
         let failed = self.waiting
         self.waiting.removeAll()
+        self.backlog.release(failed.count)
         self.inFlight = 0
         self.flushRequested = false
         if !failed.isEmpty { RedisMetrics.errors(error.kind).increment(by: failed.count) }

@@ -1,27 +1,25 @@
 import Logging
+import Synchronization
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// The Redis client: one pipelined connection, reconnected on demand.
+/// The Redis client: one pipelined connection per event loop, each reconnected on demand.
 ///
-/// - Commands share round trips (group commit, see `RedisChannelHandler`).
+/// - A command goes out on the connection of the event loop it is sent from (`RedisConnectionSlot`),
+///   so a request served on a loop reaches Redis and gets its reply without changing threads.
+/// - Commands share round trips (group commit, see `RedisChannelHandler`); the backlog of commands
+///   waiting for replies is bounded for the client as a whole.
 /// - After a failed connection attempt, commands fail at once (`connectionFailed`) until
 ///   `reconnectDelay` has passed; then the next command tries again. No background task, no retry loop.
 /// - Scripts run with EVALSHA; a NOSCRIPT reply (Redis restarted or flushed its script cache) falls
 ///   back to EVAL, which caches the script again.
 public final class RedisClient: Sendable {
-    private enum State {
-        case idle(retryAfter: NIODeadline?)
-        case connecting(EventLoopFuture<RedisConnection>)
-        case connected(RedisConnection)
-        case shutDown
-    }
-
     public let configuration: RedisConfiguration
-    private let eventLoopGroup: any EventLoopGroup
-    private let logger: Logger
-    private let state = NIOLockedValueBox(State.idle(retryAfter: nil))
+    /// One per event loop of the group, in the group's order.
+    private let slots: [RedisConnectionSlot]
+    /// For callers on no loop of the group: their commands take the slots in turn.
+    private let nextSlot = Atomic<Int>(0)
 
     public init(
         configuration: RedisConfiguration,
@@ -29,16 +27,30 @@ public final class RedisClient: Sendable {
         logger: Logger = Logger(label: "hitcounter.redis")
     ) {
         self.configuration = configuration
-        self.eventLoopGroup = eventLoopGroup
-        self.logger = logger
+        let backlog = RedisBacklog(limit: configuration.maxPendingCommands)
+        self.slots = eventLoopGroup.makeIterator().map {
+            RedisConnectionSlot(configuration: configuration, eventLoop: $0, backlog: backlog, logger: logger)
+        }
     }
+
+    /// The slot of the event loop this runs on, or the next one in turn.
+    private var slot: RedisConnectionSlot {
+        if let current = MultiThreadedEventLoopGroup.currentEventLoop {
+            for slot in self.slots where slot.eventLoop === current { return slot }
+        }
+        return self.slots[self.nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % self.slots.count]
+    }
+
+    /// An event loop of this client, for futures that need one.
+    var eventLoop: any EventLoop { self.slot.eventLoop }
 
     /// Sends one command; an error reply is returned as `.error`, not thrown.
     func send(_ command: RedisCommand) -> EventLoopFuture<RESPValue> {
-        if let connection = self.activeConnection() {
+        let slot = self.slot
+        if let connection = slot.activeConnection() {
             return connection.send(command)
         }
-        return self.connected().flatMap { $0.send(command) }
+        return slot.connected().flatMap { $0.send(command) }
     }
 
     func send(_ command: RedisCommand) async throws -> RESPValue {
@@ -47,7 +59,7 @@ public final class RedisClient: Sendable {
 
     /// Sends commands in one write and returns their replies in order; error replies are values.
     func send(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        try await self.connected().flatMap { $0.send(commands) }.get()
+        try await self.slot.connected().flatMap { $0.send(commands) }.get()
     }
 
     /// Runs a script call and decodes its reply. An error reply is thrown as `replyError` (or `refused`).
@@ -84,10 +96,11 @@ public final class RedisClient: Sendable {
 
     private func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
         let tail = Self.tail(keys: keys, arguments: arguments)
-        if let connection = self.activeConnection() {
+        let slot = self.slot
+        if let connection = slot.activeConnection() {
             return Self.evaluate(script, tail: tail, on: connection)
         }
-        return self.connected().flatMap { [tail] in Self.evaluate(script, tail: tail, on: $0) }
+        return slot.connected().flatMap { [tail] in Self.evaluate(script, tail: tail, on: $0) }
     }
 
     private static func evaluate(_ script: RedisScript, tail: [RedisArgument], on connection: RedisConnection) -> EventLoopFuture<RESPValue> {
@@ -120,97 +133,8 @@ public final class RedisClient: Sendable {
         guard reply == .simpleString("PONG") else { throw RedisError.protocolError("PING answered \(reply)") }
     }
 
-    /// Closes the connection; later commands fail with `shutdown`.
+    /// Closes the connections; later commands fail with `shutdown`.
     public func shutdown() {
-        let previous = self.state.withLockedValue { state in
-            defer { state = .shutDown }
-            return state
-        }
-        switch previous {
-        case .connected(let connection): connection.close()
-        case .connecting(let future): future.whenSuccess { $0.close() }
-        case .idle, .shutDown: break
-        }
-    }
-
-    // MARK: Connection state
-
-    private enum Next {
-        case use(RedisConnection)
-        case wait(EventLoopFuture<RedisConnection>)
-        case connect(EventLoopPromise<RedisConnection>)
-        case fail(RedisError)
-    }
-
-    /// The live connection, if there is one: the common case, without building a future.
-    private func activeConnection() -> RedisConnection? {
-        self.state.withLockedValue { state in
-            guard case .connected(let connection) = state, connection.isActive else { return nil }
-            return connection
-        }
-    }
-
-    private func connected() -> EventLoopFuture<RedisConnection> {
-        let next: Next = self.state.withLockedValue { state in
-            switch state {
-            case .connected(let connection) where connection.isActive:
-                return .use(connection)
-            case .connecting(let future):
-                return .wait(future)
-            case .idle(let retryAfter?) where retryAfter > .now():
-                return .fail(.connectionFailed("Redis was unreachable moments ago; the next attempt comes shortly"))
-            case .idle, .connected:
-                let promise = self.eventLoopGroup.next().makePromise(of: RedisConnection.self)
-                state = .connecting(promise.futureResult)
-                return .connect(promise)
-            case .shutDown:
-                return .fail(.shutdown)
-            }
-        }
-        switch next {
-        case .use(let connection):
-            return connection.channel.eventLoop.makeSucceededFuture(connection)
-        case .wait(let future):
-            return future
-        case .fail(let error):
-            return self.eventLoopGroup.any().makeFailedFuture(error)
-        case .connect(let promise):
-            // Outside the lock: the attempt may complete inline.
-            self.startConnecting(promise)
-            return promise.futureResult
-        }
-    }
-
-    private func startConnecting(_ promise: EventLoopPromise<RedisConnection>) {
-        RedisConnection.connect(to: self.configuration, on: promise.futureResult.eventLoop)
-            .whenComplete { result in
-                let shutDown = self.state.withLockedValue { state in
-                    if case .shutDown = state { return true }
-                    switch result {
-                    case .success(let connected): state = .connected(connected)
-                    case .failure: state = .idle(retryAfter: .now() + self.configuration.reconnectDelay)
-                    }
-                    return false
-                }
-                switch result {
-                case .success(let connected):
-                    if shutDown {
-                        connected.close()
-                        promise.fail(RedisError.shutdown)
-                        return
-                    }
-                    RedisMetrics.connects("success").increment()
-                    self.logger.info("connected to Redis", metadata: ["redis.address": "\(self.configuration)"])
-                    promise.succeed(connected)
-                case .failure(let error):
-                    RedisMetrics.connects("failure").increment()
-                    // At debug: the store reports an outage once, at its start and its end (`RedisHealth`).
-                    self.logger.debug(
-                        "cannot connect to Redis",
-                        metadata: ["redis.address": "\(self.configuration)", "redis.error": "\(error)"]
-                    )
-                    promise.fail(error)
-                }
-            }
+        for slot in self.slots { slot.shutdown() }
     }
 }

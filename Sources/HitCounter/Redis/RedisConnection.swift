@@ -42,7 +42,7 @@ final class RedisConnection: Sendable {
     }
 
     /// Connects, then authenticates and selects the database, in one round trip.
-    static func connect(to configuration: RedisConfiguration, on eventLoop: any EventLoop) -> EventLoopFuture<RedisConnection> {
+    static func connect(to configuration: RedisConfiguration, on eventLoop: any EventLoop, backlog: RedisBacklog) -> EventLoopFuture<RedisConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -51,7 +51,7 @@ final class RedisConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         RedisChannelHandler(
                             commandTimeout: configuration.connectTimeout,
-                            maxPending: configuration.maxPendingCommands
+                            backlog: backlog
                         )
                     )
                 }

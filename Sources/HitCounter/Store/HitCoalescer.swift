@@ -31,9 +31,9 @@ final class HitCoalescer: Sendable {
     private struct Waiting {
         var batch = Batch()
         /// Each caller, with the index of its id in `batch.ids` (nil for a hit without one).
-        var callers: [(continuation: CheckedContinuation<HitReceipt, any Error>, idIndex: Int?)] = []
+        var callers: [(promise: EventLoopPromise<HitReceipt>, idIndex: Int?)] = []
 
-        mutating func add(count: Int, id: HitID?, callback: String?, continuation: CheckedContinuation<HitReceipt, any Error>) {
+        mutating func add(count: Int, id: HitID?, callback: String?, promise: EventLoopPromise<HitReceipt>) {
             var index: Int?
             if let id {
                 index = self.batch.ids.count
@@ -44,7 +44,7 @@ final class HitCoalescer: Sendable {
             if let callback, !self.batch.callbacks.contains(callback) {
                 self.batch.callbacks.append(callback)
             }
-            self.callers.append((continuation, index))
+            self.callers.append((promise, index))
         }
     }
 
@@ -56,28 +56,29 @@ final class HitCoalescer: Sendable {
         self.send = send
     }
 
-    func hit(_ target: Target, count: Int, id: HitID?, callback: String?) async throws -> HitReceipt {
-        try await withCheckedThrowingContinuation { continuation in
-            let first = self.inFlight.withLockedValue { inFlight -> Waiting? in
-                if inFlight[target] != nil {
-                    inFlight[target]!.add(count: count, id: id, callback: callback, continuation: continuation)
-                    return nil
-                }
-                inFlight[target] = Waiting()
-                var first = Waiting()
-                first.add(count: count, id: id, callback: callback, continuation: continuation)
-                return first
+    /// The receipt of one caller's hits, completed on `eventLoop`.
+    func hit(_ target: Target, count: Int, id: HitID?, callback: String?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
+        let promise = eventLoop.makePromise(of: HitReceipt.self)
+        let first = self.inFlight.withLockedValue { inFlight -> Waiting? in
+            if inFlight[target] != nil {
+                inFlight[target]!.add(count: count, id: id, callback: callback, promise: promise)
+                return nil
             }
-            if let first {
-                self.start(target, first)
-            }
+            inFlight[target] = Waiting()
+            var first = Waiting()
+            first.add(count: count, id: id, callback: callback, promise: promise)
+            return first
         }
+        if let first {
+            self.start(target, first)
+        }
+        return promise.futureResult
     }
 
     private func start(_ target: Target, _ waiting: Waiting) {
         self.send(target, waiting.batch).whenComplete { result in
             for caller in waiting.callers {
-                caller.continuation.resume(with: result.map { outcome in
+                caller.promise.completeWith(result.map { outcome in
                     HitReceipt(second: outcome.second, counted: caller.idIndex.map { outcome.counted[$0] } ?? true)
                 })
             }

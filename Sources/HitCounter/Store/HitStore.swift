@@ -1,6 +1,11 @@
+import NIOCore
+import NIOPosix
+
 /// Where hits are kept: the in-process store or Redis. Both count the same way.
 ///
-/// A store trusts its arguments: `HitCounter` checks them first.
+/// A store trusts its arguments: `HitCounter` checks them first. Its calls return futures completed on
+/// the given event loop, so a caller on that loop (the service's hot routes) needs no task and no
+/// change of thread; async callers use the wrappers below.
 public protocol HitStore: Sendable {
     /// The longest window a read may ask for; buckets older than this are dropped.
     var maxRange: Int { get }
@@ -12,12 +17,12 @@ public protocol HitStore: Sendable {
     /// when nil. With an `id`, only if that id has not been counted on `key` within the dedup period,
     /// checked and counted in one atomic step. `callback` names where the minute's roll-up event for
     /// `key` should also go (stores without roll-ups ignore it).
-    func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt
+    func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt>
 
     /// The number of hits on `key` in the seconds `t` with `now - range < t <= now`, where `now` is
     /// `second`, or the store's clock's current second when nil. With `unique`, the number of distinct
     /// ids counted on `key` in those seconds instead (exact: see docs/exactly-once.md).
-    func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) async throws -> Int64
+    func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64>
 
     /// Succeeds when the store can serve requests.
     func ping() async throws
@@ -27,6 +32,14 @@ public protocol HitStore: Sendable {
 }
 
 extension HitStore {
+    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt {
+        try await self.hit(key: key, count: count, id: id, callback: callback, at: second, on: currentEventLoop).get()
+    }
+
+    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) async throws -> Int64 {
+        try await self.hits(key: key, range: range, unique: unique, at: second, on: currentEventLoop).get()
+    }
+
     /// Adds `count` hits without an id. Returns the second they were counted at.
     @discardableResult
     public func hit(key: CounterKey, count: Int, at second: Int64?) async throws -> Int64 {
@@ -37,4 +50,9 @@ extension HitStore {
     public func hits(key: CounterKey, range: Int, at second: Int64?) async throws -> Int64 {
         try await self.hits(key: key, range: range, unique: false, at: second)
     }
+}
+
+/// The event loop this runs on (Swift concurrency runs on NIO's loops in the service), or any.
+var currentEventLoop: any EventLoop {
+    MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
 }

@@ -36,7 +36,15 @@ public final class MemoryHitStore: HitStore {
         self.dedupPeriod = dedupPeriod
     }
 
-    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt {
+    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
+        eventLoop.makeSucceededFuture(self.hit(key: key, count: count, id: id, at: second))
+    }
+
+    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+        eventLoop.makeSucceededFuture(self.hits(key: key, range: range, unique: unique, at: second))
+    }
+
+    private func hit(key: CounterKey, count: Int, id: HitID?, at second: Int64?) -> HitReceipt {
         let wallClock = Self.currentSecond()
         let now = second ?? wallClock
         // Like a Redis TTL: a bucket lives as long as a window of maxRange can still reach it, counted
@@ -64,7 +72,7 @@ public final class MemoryHitStore: HitStore {
         return HitReceipt(second: now, counted: counted)
     }
 
-    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) async throws -> Int64 {
+    private func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) -> Int64 {
         let now = second ?? Self.currentSecond()
         return self.state.withLockedValue { state in
             (unique ? state.ids : state.hits)[key]?.sum(from: now - Int64(range) + 1, through: now) ?? 0

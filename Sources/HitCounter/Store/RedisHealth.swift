@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -20,16 +21,19 @@ final class RedisHealth: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body`, noting whether Redis served it.
-    func observe<Value>(_ body: () async throws -> Value) async throws -> Value {
-        do {
-            let value = try await body()
-            if self.failing.load(ordering: .relaxed) { self.recovered() }
-            return value
-        } catch let error as RedisError where error.isRetriable {
-            self.failed(error)
-            throw error
+    /// Notes whether Redis served `call`, and passes it on.
+    func observe<Value>(_ call: EventLoopFuture<Value>) -> EventLoopFuture<Value> {
+        call.whenComplete { result in
+            switch result {
+            case .success:
+                if self.failing.load(ordering: .relaxed) { self.recovered() }
+            case .failure(let error as RedisError) where error.isRetriable:
+                self.failed(error)
+            case .failure:
+                break
+            }
         }
+        return call
     }
 
     private func failed(_ error: RedisError) {

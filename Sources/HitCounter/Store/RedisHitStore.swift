@@ -55,33 +55,32 @@ public final class RedisHitStore: HitStore {
         }
     }
 
-    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt {
-        try await self.health.observe {
-            try await self.coalescer.hit(HitCoalescer.Target(key: key, second: second), count: count, id: id, callback: callback)
-        }
+    public func hit(
+        key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<HitReceipt> {
+        self.health.observe(self.coalescer.hit(HitCoalescer.Target(key: key, second: second), count: count, id: id, callback: callback, on: eventLoop))
     }
 
-    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?) async throws -> Int64 {
-        try await self.health.observe {
-            let counterKeys = self.keys.counter(key)
-            var now = second ?? self.clock.second()
-            for _ in 0..<Self.maxReplans {
-                let sentAt = RedisClock.localMicroseconds()
-                let call = WindowScript(keys: counterKeys, series: unique ? .unique : .hits, plan: WindowPlan(now: now, range: range), driven: second != nil)
-                let reply = try await self.client.run(call)
-                self.clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
-                if let total = reply.total { return total }
-                now = self.clock.second()
-            }
-            throw RedisError.clockMoved
+    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+        let read = self.read(self.keys.counter(key), series: unique ? .unique : .hits, range: range, now: second ?? self.clock.second(), driven: second != nil)
+        return self.health.observe(read).hop(to: eventLoop)
+    }
+
+    /// One window read, planned for `now` and planned again if Redis is in another second.
+    private func read(_ counterKeys: CounterKeys, series: CounterKeys.Series, range: Int, now: Int64, driven: Bool, attempt: Int = 1) -> EventLoopFuture<Int64> {
+        let sentAt = RedisClock.localMicroseconds()
+        let replied = self.client.run(WindowScript(keys: counterKeys, series: series, plan: WindowPlan(now: now, range: range), driven: driven))
+        return replied.flatMap { reply in
+            self.clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
+            if let total = reply.total { return replied.eventLoop.makeSucceededFuture(total) }
+            guard attempt < Self.maxReplans else { return replied.eventLoop.makeFailedFuture(RedisError.clockMoved) }
+            return self.read(counterKeys, series: series, range: range, now: self.clock.second(), driven: driven, attempt: attempt + 1)
         }
     }
 
     /// Succeeds when Redis would take a hit now: it answers, and would accept a write.
     public func ping() async throws {
-        try await self.health.observe {
-            try await self.client.run(WriteProbeScript())
-        }
+        try await self.health.observe(self.client.run(WriteProbeScript())).get()
     }
 
     /// Closes the connection to Redis. Calls after this fail.

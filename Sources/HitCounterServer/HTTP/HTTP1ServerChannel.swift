@@ -1,38 +1,59 @@
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Hummingbird's HTTP/1 channel, with `HTTP1ConformanceHandler` placed before the conversion to
-/// swift-http-types (Hummingbird's `additionalChannelHandlers` go after it, where the request's
-/// version is already gone).
+/// The service's HTTP/1 channel: Hummingbird's server core (its pipeline parts, connection states,
+/// idle timeout, graceful shutdown and request loop), with two handlers of ours in it:
+///
+/// - `HTTP1ConformanceHandler`, before the conversion to swift-http-types (after it, the request's
+///   version is gone);
+/// - `HotRoutesHandler`, after Hummingbird's connection state handler (so idle timeouts and graceful
+///   shutdown see every request) and before the router, which answers everything it does not.
 struct HTTP1ServerChannel: ServerChildChannel, HTTPChannelHandler {
-    typealias Value = HTTP1Channel.Value
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
-    let base: HTTP1Channel
-
-    var responder: HTTPChannelHandler.Responder { self.base.responder }
+    let responder: HTTPChannelHandler.Responder
+    let configuration: HTTP1Channel.Configuration
+    let hotRoutes: HotRoutesHandler.Service?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        self.base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        channel.eventLoop.makeCompletedFuture {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = self.configuration.httpDecoder.maxHeaderFieldSize
+            limits.maxHeaderListSize = self.configuration.httpDecoder.maxHeaderListSize
+            limits.maxHeaderFieldCount = self.configuration.httpDecoder.maxHeaderFieldCount
             let operations = channel.pipeline.syncOperations
-            try operations.addHandler(HTTP1ConformanceHandler(), position: .before(try operations.handler(type: HTTP1ToHTTPServerCodec.self)))
-            return value
+            // As Hummingbird's HTTP1Channel sets it up; the request loop below does pipelining and errors.
+            try operations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits
+            )
+            try operations.addHandler(HTTP1ConformanceHandler())
+            try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try operations.addHandlers(self.configuration.additionalChannelHandlers())
+            try operations.addHandler(HTTPConnectionStateHandler(idleTimeout: self.configuration.idleTimeout.map { .init($0) }, logger: logger))
+            if let hotRoutes = self.hotRoutes {
+                try operations.addHandler(HotRoutesHandler(service: hotRoutes))
+            }
+            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
 
     func handle(value: Value, logger: Logger) async {
-        await self.base.handle(value: value, logger: logger)
+        await self.handleHTTP(asyncChannel: value, logger: logger)
     }
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the checks of `HTTP1ConformanceHandler`.
-    static func conformingHTTP1(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+    /// HTTP/1.1 through `HTTP1ServerChannel`.
+    static func hitCounterHTTP1(configuration: HTTP1Channel.Configuration, hotRoutes: HotRoutesHandler.Service?) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            HTTP1ServerChannel(base: HTTP1Channel(responder: responder, configuration: configuration))
+            HTTP1ServerChannel(responder: responder, configuration: configuration, hotRoutes: hotRoutes)
         }
     }
 }

@@ -4,7 +4,8 @@ import Hummingbird
 /// A JSON object response whose fields keep the order they are written in, as the API documents them
 /// (`{"key":"default","count":1}`); `JSONEncoder` would order them by its own rules.
 struct JSONObject: ResponseGenerator {
-    private var text = "{"
+    /// The object's JSON, with its newline.
+    private(set) var text = "{"
 
     init(_ fields: KeyValuePairs<String, JSONField>) {
         for (index, (name, value)) in fields.enumerated() {

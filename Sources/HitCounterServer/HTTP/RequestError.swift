@@ -1,6 +1,7 @@
 import HTTPTypes
 import HitCounter
 import Hummingbird
+import Logging
 import NIOCore
 
 /// A request the service refuses, with a status and a message that says what is wrong:
@@ -24,6 +25,22 @@ struct RequestError: HTTPResponseError {
     /// 503 with Retry-After: the store is down or overloaded, and the request may succeed later.
     static func storeUnavailable(_ message: String) -> RequestError {
         RequestError(.serviceUnavailable, message, headers: [.retryAfter: "1"])
+    }
+
+    /// What an error of the counter or its store answers: 503 with Retry-After while the store is
+    /// unavailable (its message is for logs, not clients), 400 for a refused argument (its message
+    /// names the argument: `count must be an integer from 1 to 10000`), 500 for anything else, logged.
+    static func answering(_ error: any Error, logger: Logger) -> RequestError {
+        switch error {
+        case let error as any StoreError where error.isRetriable:
+            logger.debug("store unavailable", metadata: ["error": "\(error)"])
+            return .storeUnavailable("the store is unavailable or too slow; try again shortly")
+        case let error as HitCounterError:
+            return RequestError(.badRequest, error.message)
+        default:
+            logger.error("request failed", metadata: ["error": "\(error)"])
+            return RequestError(.internalServerError, "internal error")
+        }
     }
 
     /// The JSON of a refusal, ending with a newline like every answer.

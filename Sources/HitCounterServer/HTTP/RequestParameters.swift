@@ -18,6 +18,15 @@ struct RequestParameters {
     /// The largest body `POST /hit` reads; more is a 413.
     static let maxBodyBytes = 4096
 
+    /// The parameters of a query alone, each checked to be one of `allowed`.
+    init(query: String?, allowed: [String]) throws(RequestError) {
+        let query = try QueryParameters(query)
+        for name in query.names {
+            self.values[name] = .query(query[name]!)
+        }
+        try self.check(allowed)
+    }
+
     /// Reads the query and, when `bodyTimeout` is given, a JSON body that must arrive within it.
     init(_ request: Request, allowed: [String], bodyTimeout: Duration? = nil) async throws {
         let query = try QueryParameters(request.uri.query)
@@ -30,6 +39,10 @@ struct RequestParameters {
                 try self.addBody(body)
             }
         }
+        try self.check(allowed)
+    }
+
+    private func check(_ allowed: [String]) throws(RequestError) {
         for name in self.values.keys.sorted() where !allowed.contains(name) {
             throw RequestError.badParameter(name, "is not a parameter of this route (it takes \(allowed.joined(separator: ", ")))")
         }

@@ -16,12 +16,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as any StoreError where error.isRetriable {
-            context.logger.debug("store unavailable", metadata: ["error": "\(error)"])
-            throw RequestError.storeUnavailable("the store is unavailable or too slow; try again shortly")
+        } catch let error as any StoreError {
+            throw RequestError.answering(error, logger: context.logger)
         } catch let error as HitCounterError {
-            // The message names the argument already: `count must be an integer from 1 to 10000`.
-            throw RequestError(.badRequest, error.message)
+            throw RequestError.answering(error, logger: context.logger)
         } catch let error as HTTPError where error.status == .notFound {
             if let route = Route(matching: request.uri.path), self.routes.contains(route) {
                 let methods = route.methods.map(\.rawValue).joined(separator: ", ")
@@ -42,8 +40,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             throw error
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
-            throw RequestError(.internalServerError, "internal error")
+            throw RequestError.answering(error, logger: context.logger)
         }
     }
 }

@@ -12,8 +12,10 @@ import NIOConcurrencyHelpers
 /// ours) as a single batch: each response became two socket writes, and `GET /healthz` lost a third
 /// of its throughput (docs/performance.md). This one records when the response is ready, and leaves
 /// the body alone; for bodies of a few hundred bytes the write it no longer times is negligible.
+///
+/// The hot routes (`HotRoutesHandler`) record into the same `RequestMetrics`.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    private let cache = MetricsCache()
+    let cache: RequestMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -33,52 +35,6 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             metrics.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
             metrics.errors?.increment()
             throw error
-        }
-    }
-}
-
-/// The metric objects per route, method and status, made once: the labels are bounded (matched
-/// routes, NIO's methods, statuses), and a lookup here is cheaper than the metrics factory's.
-private final class MetricsCache: Sendable {
-    struct RouteMetrics: Sendable {
-        let requests: Counter
-        let duration: Metrics.Timer
-        /// Only for refusals: a counter made is a row in `/metrics`, and a success is no error.
-        let errors: Counter?
-    }
-
-    private struct RouteID: Hashable {
-        let route: String
-        let method: HTTPRequest.Method
-        let status: HTTPResponse.Status
-    }
-
-    private let routes = NIOLockedValueBox<[RouteID: RouteMetrics]>([:])
-    private let methods = NIOLockedValueBox<[HTTPRequest.Method: Meter]>([:])
-
-    func inFlight(_ method: HTTPRequest.Method) -> Meter {
-        self.methods.withLockedValue { meters in
-            if let meter = meters[method] { return meter }
-            let meter = Meter(label: "http.server.active_requests", dimensions: [("http.request.method", method.rawValue)])
-            meters[method] = meter
-            return meter
-        }
-    }
-
-    func route(_ route: String, _ method: HTTPRequest.Method, _ status: HTTPResponse.Status) -> RouteMetrics {
-        let id = RouteID(route: route, method: method, status: status)
-        return self.routes.withLockedValue { routes in
-            if let metrics = routes[id] { return metrics }
-            let labels = [("http.route", route), ("http.request.method", method.rawValue)]
-            let code = String(status.code)
-            let withStatus = labels + [("http.response.status_code", code)]
-            let metrics = RouteMetrics(
-                requests: Counter(label: "hb.requests", dimensions: withStatus),
-                duration: Metrics.Timer(label: "http.server.request.duration", dimensions: withStatus, preferredDisplayUnit: .seconds),
-                errors: status.code >= 400 ? Counter(label: "hb.request.errors", dimensions: labels + [("error.type", code)]) : nil
-            )
-            routes[id] = metrics
-            return metrics
         }
     }
 }

@@ -1,7 +1,9 @@
 import HitCounter
 import Hummingbird
 
-/// `POST /hit` and `GET /hits`: parse and check the request, then ask the counter.
+/// `POST /hit` and `GET /hits`: parse and check the request, then ask the counter. The router's
+/// handlers and the hot path (`HotRoutesHandler`) share `HitRequest` and `HitsRequest`, so both read
+/// a request and write its answer the same way.
 struct HitRoutes: Sendable {
     let counter: HitCounter
     /// How long a client may take to send a `POST /hit` body.
@@ -12,23 +14,55 @@ struct HitRoutes: Sendable {
     /// Answers once the hit is stored: an acknowledged hit is never lost by this service. With an
     /// `id`, `counted` says whether this call counted or the id had been counted already.
     @Sendable func hit(request: Request, context: BasicRequestContext) async throws -> JSONObject {
-        let parameters = try await RequestParameters(request, allowed: ["key", "count", "id", "callback"], bodyTimeout: self.bodyTimeout)
-        let key = try parameters.key()
-        let count = try parameters.integer("count", in: HitCounter.countBounds, default: 1)
-        let id = try parameters.id()
-        let callback = try parameters.callback(allowed: self.callbackURLs)
-        let receipt = try await self.counter.hit(key: key, count: count, id: id, callback: callback)
-        return JSONObject(["key": .string(key.description), "count": .integer(count), "counted": .bool(receipt.counted)])
+        let parameters = try await RequestParameters(request, allowed: HitRequest.parameters, bodyTimeout: self.bodyTimeout)
+        let hit = try HitRequest(parameters, callbackURLs: self.callbackURLs)
+        return hit.answer(try await self.counter.hit(key: hit.key, count: hit.count, id: hit.id, callback: hit.callback))
     }
 
     /// `{"key","range","hits"}`, or with `unique=true`, `{"key","range","unique"}`: the distinct ids
     /// counted in the window.
     @Sendable func hits(request: Request, context: BasicRequestContext) async throws -> JSONObject {
-        let parameters = try await RequestParameters(request, allowed: ["key", "range", "unique"])
-        let key = try parameters.key()
-        let range = try parameters.integer("range", in: 1...self.counter.maxRange, default: 60)
-        let unique = try parameters.boolean("unique")
-        let total = try await self.counter.hits(key: key, range: range, unique: unique)
-        return JSONObject(["key": .string(key.description), "range": .integer(range), unique ? "unique" : "hits": .integer(total)])
+        let read = try HitsRequest(try await RequestParameters(request, allowed: HitsRequest.parameters), maxRange: self.counter.maxRange)
+        return read.answer(try await self.counter.hits(key: read.key, range: read.range, unique: read.unique))
+    }
+}
+
+/// A checked `POST /hit`.
+struct HitRequest: Sendable {
+    static let parameters = ["key", "count", "id", "callback"]
+
+    let key: CounterKey
+    let count: Int
+    let id: HitID?
+    let callback: String?
+
+    init(_ parameters: RequestParameters, callbackURLs: Set<String>) throws {
+        self.key = try parameters.key()
+        self.count = try parameters.integer("count", in: HitCounter.countBounds, default: 1)
+        self.id = try parameters.id()
+        self.callback = try parameters.callback(allowed: callbackURLs)
+    }
+
+    func answer(_ receipt: HitReceipt) -> JSONObject {
+        JSONObject(["key": .string(self.key.description), "count": .integer(self.count), "counted": .bool(receipt.counted)])
+    }
+}
+
+/// A checked `GET /hits`.
+struct HitsRequest: Sendable {
+    static let parameters = ["key", "range", "unique"]
+
+    let key: CounterKey
+    let range: Int
+    let unique: Bool
+
+    init(_ parameters: RequestParameters, maxRange: Int) throws {
+        self.key = try parameters.key()
+        self.range = try parameters.integer("range", in: 1...maxRange, default: 60)
+        self.unique = try parameters.boolean("unique")
+    }
+
+    func answer(_ total: Int64) -> JSONObject {
+        JSONObject(["key": .string(self.key.description), "range": .integer(self.range), self.unique ? "unique" : "hits": .integer(total)])
     }
 }
