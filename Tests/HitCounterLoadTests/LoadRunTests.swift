@@ -113,8 +113,10 @@ import TestSupport
         #expect(report.isAccounted)
         #expect(report.successes == 1000)
         #expect(report.instances.map(\.instance).sorted() == ["a", "b"])
+        // Closed loop, the worker's connections share its budget, so a server slowed by the rest of the
+        // suite answers fewer: both get a real part, not necessarily half.
         for instance in report.instances {
-            #expect((35...65).contains(instance.sharePercent), "\(report.instances)")
+            #expect((20...80).contains(instance.sharePercent), "\(report.instances)")
         }
         // The open loop hands requests to free connections in turn, so the split is even (exactly, unless
         // a connection is still busy when its turn comes).

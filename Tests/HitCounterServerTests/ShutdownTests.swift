@@ -31,7 +31,7 @@ import Testing
             #expect(await server.process.wait(timeout: .seconds(10)) != nil, "exits after draining")
             #expect(server.process.exitCode == 0, "exit status: \(server.log)")
             // The acknowledged hit is in Redis.
-            #expect(try redis.cli(["--scan", "--pattern", "hc:{drain}:1:*"]).isEmpty == false)
+            #expect(try redis.cli(["--scan", "--pattern", "hc:{drain}:s:*"]).isEmpty == false)
         }
     }
 

@@ -56,7 +56,7 @@ import Testing
             let store = RedisHitStore(configuration: redis.configuration)
             defer { store.shutdown() }
             let day = BucketLevel.hours.sliceStart(Self.now)
-            try redis.cli(["SET", "hc:{w}:3600:\(day)", "planted"])
+            try redis.cli(["RPUSH", "hc:{w}:h:\(day)", "planted"])
             let error = await #expect(throws: RedisError.self) {
                 try await store.hit(key: "w", count: 1, id: "once", callback: nil, at: Self.now)
             }
@@ -83,23 +83,72 @@ import Testing
         }
     }
 
-    @Test func theScriptsRefuseAPlanForAnotherTimeWithoutWriting() async throws {
+    @Test func theScriptRefusesAPlanForAnotherMinuteWithoutWriting() async throws {
         try await withRedisServer { redis in
             let client = RedisClient(configuration: redis.configuration)
             defer { client.shutdown() }
             let redisNow = try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
             let wrongMinute = BucketLevel.minutes.unitStart(redisNow) - 600
             let hit = try await client.run(HitScript(
-                keys: KeySchema(), counter: "c", minute: wrongMinute, second: nil, count: 1, ids: [("i", 1)], callbacks: ["http://cb"],
-                maxRange: 60, dedupPeriod: 60
+                keys: KeySchema(), counters: [HitScript.Counter(key: "c", count: 1, ids: [("i", 1)], callbacks: ["http://cb"])],
+                minute: wrongMinute, second: nil, maxRange: 60, dedupPeriod: 60
             ))
             #expect(hit.counted == nil)
             #expect(abs(hit.second - redisNow) <= 5)
             #expect(try redis.cli(["DBSIZE"]) == "0")
-            let read = try await client.run(WindowScript(
-                keys: KeySchema().counter("c"), series: .hits, plan: WindowPlan(now: redisNow - 30, range: 60), driven: false
-            ))
-            #expect(read.total == nil)
         }
+    }
+
+    /// A read planned for a second Redis is not in is planned again: the store's clock starts two
+    /// minutes off, and the first read still counts exactly.
+    @Test func aReadPlannedForTheWrongSecondIsPlannedAgain() async throws {
+        try await withRedisServer { redis in
+            let right = RedisHitStore(configuration: redis.configuration)
+            defer { right.shutdown() }
+            try await right.hit(key: "skewed-read", count: 4, at: nil)
+            let skewed = RedisHitStore(
+                client: RedisClient(configuration: redis.configuration), maxRange: 86_400, dedupPeriod: 86_400, keys: KeySchema(),
+                clock: RedisClock(offset: 120_000_000), logger: .init(label: "test")
+            )
+            defer { skewed.shutdown() }
+            #expect(try await skewed.hits(key: "skewed-read", range: 60, at: nil) == 4)
+        }
+    }
+
+    /// In one call, a counter whose writes fail answers its error and leaves nothing; the others count.
+    @Test func aFailingCounterDoesNotFailTheOthersOfItsCall() async throws {
+        try await withRedisServer { redis in
+            let client = RedisClient(configuration: redis.configuration)
+            defer { client.shutdown() }
+            let second = Self.now
+            let minute = BucketLevel.minutes.unitStart(second)
+            try redis.cli(["RPUSH", "hc:{bad}:m:\(BucketLevel.minutes.sliceStart(second))", "planted"])
+            let reply = try await client.run(HitScript(
+                keys: KeySchema(),
+                counters: [
+                    HitScript.Counter(key: "good", count: 2, ids: [], callbacks: []),
+                    HitScript.Counter(key: "bad", count: 1, ids: [("x", 1)], callbacks: []),
+                    HitScript.Counter(key: "also-good", count: 0, ids: [("y", 1)], callbacks: []),
+                ],
+                minute: minute, second: second, maxRange: 86_400, dedupPeriod: 86_400
+            ))
+            let counted = try #require(reply.counted)
+            #expect((try? counted[0].get()) == [])
+            #expect(counted[1].map { _ in false } == .failure(RedisError.replyError(counted[1].failureMessage)))
+            #expect((try? counted[2].get()) == [true])
+            let store = RedisHitStore(client: client, logger: .init(label: "test"))
+            #expect(try await store.hits(key: "good", range: 60, at: second) == 2)
+            #expect(try await store.hits(key: "also-good", range: 60, at: second) == 1)
+            let bad = try redis.cli(["KEYS", "hc:{bad}*"])
+            #expect(bad == "hc:{bad}:m:\(BucketLevel.minutes.sliceStart(second))", "only the planted key: \(bad)")
+        }
+    }
+}
+
+extension Result where Failure == RedisError {
+    /// The error's message, for comparing results.
+    var failureMessage: String {
+        if case .failure(let error) = self { return error.message }
+        return ""
     }
 }

@@ -1,6 +1,6 @@
 /// The three levels a counter's hits are kept at. Each level is split into bucket keys (slices): a
-/// sorted set whose members are the starts of its units (epoch seconds) and whose scores are the hits
-/// in each unit. See docs/data-model.md.
+/// string of fixed-width counters, one per unit of the slice, in order (Redis's `BITFIELD`), so a
+/// window's piece is one `GETRANGE`. See docs/data-model.md.
 public enum BucketLevel: Int, Sendable, CaseIterable {
     /// 1 s units, a key per minute (<= 60 members).
     case seconds
@@ -26,6 +26,25 @@ public enum BucketLevel: Int, Sendable, CaseIterable {
         case .hours: 86_400
         }
     }
+
+    /// The counter type of each unit, as `BITFIELD` names it: a second's hits fit 32 bits, a minute's
+    /// or an hour's get 63.
+    public var counterType: String { self == .seconds ? "u32" : "i64" }
+
+    /// The bucket keys' role token (`KeySchema`).
+    public var token: String {
+        switch self {
+        case .seconds: "s"
+        case .minutes: "m"
+        case .hours: "h"
+        }
+    }
+
+    /// Bytes per unit in the bucket's string.
+    public var counterWidth: Int { self == .seconds ? 4 : 8 }
+
+    /// The index of `second`'s unit in its slice.
+    public func slot(_ second: Int64) -> Int { Int((self.unitStart(second) - self.sliceStart(second)) / self.unit) }
 
     /// The next level up, whose unit is this level's span.
     var coarser: BucketLevel? { BucketLevel(rawValue: self.rawValue + 1) }

@@ -6,7 +6,7 @@
 /// - Redis Cluster's hash tag (from the first `{` to the next `}`) is the escaped key, so all of a
 ///   counter's keys share one slot;
 /// - no key or id can spell another counter's name: the escaped key ends at the first `}`, and each
-///   role after it starts with its own token (`1:`, `60:`, `3600:`, `u:`, `id:`, `cb:`).
+///   role after it starts with its own token (`s:`, `m:`, `h:`, `u:`, `id:`, `cb:`).
 ///
 /// The roll-up's keys live under `<prefix>:rollup:`, which no counter's name can start with (those
 /// start `<prefix>:{`).
@@ -63,10 +63,11 @@ public struct KeySchema: Sendable, Hashable {
 public struct CounterKeys: Sendable, Hashable {
     public let base: [UInt8]
 
-    /// The bucket of `series` at `level` that starts at `sliceStart`: `<base>:<unit>:<sliceStart>`
-    /// for hits, `<base>:u:<unit>:<sliceStart>` for the distinct ids counted.
+    /// The bucket of `series` at `level` that starts at `sliceStart`: `<base>:s:<minute>` (seconds),
+    /// `<base>:m:<hour>` (minutes), `<base>:h:<day>` (hours) for hits, and the same under `<base>:u:`
+    /// for the distinct ids counted.
     public func bucket(_ series: Series, _ level: BucketLevel, sliceStart: Int64) -> [UInt8] {
-        self.base + Array("\(series.infix):\(level.unit):\(sliceStart)".utf8)
+        self.base + Array("\(series.infix):\(level.token):\(sliceStart)".utf8)
     }
 
     /// Remembers that `id` was counted: `<base>:id:<id bytes>`. The id comes last, so any bytes do.

@@ -6,11 +6,16 @@
 /// from the second level. A full day costs at most 24 + 2 * 59 + 2 * 59 members in at most 7 bucket
 /// keys, whatever the traffic.
 public struct WindowPlan: Sendable, Hashable {
-    /// The members (unit starts) to read from one bucket key.
+    /// The units to read from one bucket key: the consecutive units from `first` to `last` (their
+    /// starts, epoch seconds).
     public struct Piece: Sendable, Hashable {
         public let level: BucketLevel
         public let sliceStart: Int64
-        public let members: [Int64]
+        public let first: Int64
+        public let last: Int64
+
+        /// The units' starts, first to last.
+        public var members: [Int64] { Array(stride(from: self.first, through: self.last, by: Int(self.level.unit))) }
     }
 
     public let now: Int64
@@ -24,7 +29,7 @@ public struct WindowPlan: Sendable, Hashable {
         self.range = range
         var pieces: [Piece] = []
         Self.cover(.seconds, from: now - Int64(range) + 1, to: now + 1, into: &pieces)
-        self.pieces = pieces.sorted { $0.members[0] < $1.members[0] }
+        self.pieces = pieces.sorted { $0.first < $1.first }
     }
 
     /// Covers `[from, to)`, both multiples of `level`'s unit: the aligned middle from the next level
@@ -49,7 +54,7 @@ public struct WindowPlan: Sendable, Hashable {
         while start < to {
             let sliceStart = level.sliceStart(start)
             let end = min(sliceStart + level.span, to)
-            pieces.append(Piece(level: level, sliceStart: sliceStart, members: Array(stride(from: start, to: end, by: Int(level.unit)))))
+            pieces.append(Piece(level: level, sliceStart: sliceStart, first: start, last: end - level.unit))
             start = end
         }
     }

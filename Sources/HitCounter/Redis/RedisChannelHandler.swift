@@ -1,9 +1,37 @@
 import NIOCore
 
-/// Commands handed to one connection, each with the promise its reply fulfils.
+/// Commands handed to one connection together, encoded back to back, with the promise their replies
+/// fulfil: one reply, or all of them in order.
 struct RedisRequest: Sendable {
-    var commands: [RedisCommand]
-    var promises: [EventLoopPromise<RESPValue>]
+    enum Promise: Sendable {
+        case one(EventLoopPromise<RESPValue>)
+        case all(EventLoopPromise<[RESPValue]>)
+
+        func fail(_ error: any Error) {
+            switch self {
+            case .one(let promise): promise.fail(error)
+            case .all(let promise): promise.fail(error)
+            }
+        }
+    }
+
+    let encoded: ByteBuffer
+    let count: Int
+    let promise: Promise
+
+    init(_ command: RedisCommand, promise: EventLoopPromise<RESPValue>) {
+        self.encoded = command.encoded
+        self.count = 1
+        self.promise = .one(promise)
+    }
+
+    init(_ commands: [RedisCommand], promise: EventLoopPromise<[RESPValue]>) {
+        var encoded = commands.first?.encoded ?? ByteBuffer()
+        for command in commands.dropFirst() { encoded.writeImmutableBuffer(command.encoded) }
+        self.encoded = encoded
+        self.count = commands.count
+        self.promise = .all(promise)
+    }
 }
 
 /// Matches replies to commands, in order, and group-commits writes.
@@ -19,18 +47,23 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private struct Waiting {
-        let promise: EventLoopPromise<RESPValue>
+        let promise: RedisRequest.Promise
         let deadline: NIODeadline
+        /// Replies still to come, and those come so far (for a request of several commands).
+        var remaining: Int
+        var replies: [RESPValue] = []
     }
 
     private let reader = RESPReader()
     /// The connect timeout during the handshake, then the command timeout.
     var commandTimeout: TimeAmount
-    /// The client's bound on commands waiting for replies, shared by all its connections.
+    /// The client's bound on requests waiting for replies, shared by all its connections.
     private let backlog: RedisBacklog
-    /// Every command written and not yet answered, oldest first: the first `inFlight` were flushed.
+    /// Every request written and not yet answered, oldest first: the first `inFlight` were flushed.
     private var waiting = CircularBuffer<Waiting>()
     private var inFlight = 0
+    /// Commands written since the last flush, for the batch-size metric.
+    private var unflushedCommands = 0
     private var flushRequested = false
     private var timeoutCheck: Scheduled<Void>?
     private var closedError: RedisError?
@@ -45,21 +78,19 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = self.unwrapOutboundIn(data)
         if let closedError = self.closedError {
-            request.promises.forEach { $0.fail(closedError) }
+            request.promise.fail(closedError)
             promise?.fail(closedError)
             return
         }
-        guard self.backlog.acquire(request.commands.count) else {
-            RedisMetrics.errors(.backlogFull).increment(by: request.commands.count)
-            request.promises.forEach { $0.fail(RedisError.backlogFull) }
+        guard self.backlog.acquire(1) else {
+            RedisMetrics.errors(.backlogFull).increment(by: request.count)
+            request.promise.fail(RedisError.backlogFull)
             promise?.succeed()
             return
         }
-        let deadline = NIODeadline.now() + self.commandTimeout
-        for (command, replyPromise) in zip(request.commands, request.promises) {
-            self.waiting.append(Waiting(promise: replyPromise, deadline: deadline))
-            context.write(self.wrapOutboundOut(command.encoded), promise: nil)
-        }
+        self.waiting.append(Waiting(promise: request.promise, deadline: NIODeadline.now() + self.commandTimeout, remaining: request.count))
+        self.unflushedCommands += request.count
+        context.write(self.wrapOutboundOut(request.encoded), promise: nil)
         promise?.succeed()
         self.scheduleTimeoutCheck(context: context)
     }
@@ -76,7 +107,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.flushRequested = false
         self.inFlight = self.waiting.count
         RedisMetrics.roundTrips.increment()
-        RedisMetrics.batchSize.record(self.inFlight)
+        RedisMetrics.batchSize.record(self.unflushedCommands)
+        self.unflushedCommands = 0
         context.flush()
     }
 
@@ -86,12 +118,24 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         do {
             try self.reader.feed(self.unwrapInboundIn(data))
             while let reply = try self.reader.next() {
-                guard let head = self.waiting.popFirst() else {
+                guard !self.waiting.isEmpty else {
                     throw RedisError.protocolError("a reply arrived with no command waiting for it")
                 }
+                let index = self.waiting.startIndex
+                self.waiting[index].remaining -= 1
+                if case .all = self.waiting[index].promise {
+                    self.waiting[index].replies.append(reply)
+                    guard self.waiting[index].remaining == 0 else { continue }
+                }
+                // The request's room goes back before its promise completes: what the promise's
+                // callbacks send (a read planned again, the next flight) may need it.
+                let done = self.waiting.removeFirst()
                 self.backlog.release(1)
                 self.inFlight -= 1
-                head.promise.succeed(reply)
+                switch done.promise {
+                case .one(let promise): promise.succeed(reply)
+                case .all(let promise): promise.succeed(done.replies)
+                }
                 if self.inFlight == 0 && self.flushRequested {
                     self.flushNow(context: context)
                 }
@@ -139,7 +183,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.backlog.release(failed.count)
         self.inFlight = 0
         self.flushRequested = false
-        if !failed.isEmpty { RedisMetrics.errors(error.kind).increment(by: failed.count) }
+        let commands = failed.reduce(0) { $0 + $1.remaining }
+        if commands > 0 { RedisMetrics.errors(error.kind).increment(by: commands) }
         for entry in failed { entry.promise.fail(error) }
         context.close(promise: nil)
     }

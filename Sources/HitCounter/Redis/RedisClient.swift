@@ -35,11 +35,19 @@ public final class RedisClient: Sendable {
 
     /// The slot of the event loop this runs on, or the next one in turn.
     private var slot: RedisConnectionSlot {
-        if let current = MultiThreadedEventLoopGroup.currentEventLoop {
-            for slot in self.slots where slot.eventLoop === current { return slot }
-        }
+        self.slot(for: MultiThreadedEventLoopGroup.currentEventLoop)
+    }
+
+    /// The slot of `eventLoop` when it is one of the client's; the first for a caller on no loop (a
+    /// test, a tool: its calls then share one connection); else the next one in turn.
+    private func slot(for eventLoop: (any EventLoop)?) -> RedisConnectionSlot {
+        guard let eventLoop else { return self.slots[0] }
+        for slot in self.slots where slot.eventLoop === eventLoop { return slot }
         return self.slots[self.nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % self.slots.count]
     }
+
+    /// The event loops the client has a connection on.
+    var eventLoops: [any EventLoop] { self.slots.map(\.eventLoop) }
 
     /// An event loop of this client, for futures that need one.
     var eventLoop: any EventLoop { self.slot.eventLoop }
@@ -63,12 +71,21 @@ public final class RedisClient: Sendable {
     }
 
     /// Runs a script call and decodes its reply. An error reply is thrown as `replyError` (or `refused`).
-    func run<Call: RedisScriptCall>(_ call: Call) -> EventLoopFuture<Call.Reply> {
-        self.evaluate(Call.script, keys: call.keys, arguments: call.arguments).flatMapThrowing { try Call.decode($0) }
+    /// On `eventLoop`'s connection.
+    func run<Call: RedisScriptCall>(_ call: Call, on eventLoop: any EventLoop) -> EventLoopFuture<Call.Reply> {
+        self.evaluate(Call.script, keys: call.keys, arguments: call.arguments, on: self.slot(for: eventLoop)).flatMapThrowing { try Call.decode($0) }
     }
 
     func run<Call: RedisScriptCall>(_ call: Call) async throws -> Call.Reply {
-        try await self.run(call).get()
+        try await self.run(call, on: self.slot.eventLoop).get()
+    }
+
+    /// Sends commands in one write on `eventLoop`'s connection and returns their replies in order;
+    /// error replies are values.
+    func send(_ commands: [RedisCommand], on eventLoop: any EventLoop) -> EventLoopFuture<[RESPValue]> {
+        let slot = self.slot(for: eventLoop)
+        if let connection = slot.activeConnection() { return connection.send(commands) }
+        return slot.connected().flatMap { $0.send(commands) }
     }
 
     /// Runs many calls of one script in one write, and decodes their replies in order. Calls that
@@ -94,9 +111,8 @@ public final class RedisClient: Sendable {
         return tail + arguments
     }
 
-    private func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
+    private func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [RedisArgument], on slot: RedisConnectionSlot) -> EventLoopFuture<RESPValue> {
         let tail = Self.tail(keys: keys, arguments: arguments)
-        let slot = self.slot
         if let connection = slot.activeConnection() {
             return Self.evaluate(script, tail: tail, on: connection)
         }

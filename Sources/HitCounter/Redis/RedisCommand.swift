@@ -1,7 +1,8 @@
-import CHiredis
 import NIOCore
 
-/// One Redis command, already encoded as RESP by hiredis's `redisFormatCommandArgv`.
+/// One Redis command, encoded as RESP straight into the buffer the connection writes: `*<n>\r\n`, then
+/// `$<length>\r\n<bytes>\r\n` per argument. No intermediate arrays and no C call per command (the
+/// format is two lines per argument); hiredis parses the replies (`RESPReader`).
 ///
 /// Arguments are bytes, so keys are binary-safe end to end: nothing is ever formatted into a string.
 /// Encoding happens where the command is made, off the connection's event loop.
@@ -12,45 +13,69 @@ struct RedisCommand: Sendable {
 
     init(_ name: String, _ arguments: [RedisArgument] = []) {
         self.name = name
-        var all: [[UInt8]] = [Array(name.utf8)]
-        all.reserveCapacity(arguments.count + 1)
-        for argument in arguments { all.append(argument.bytes) }
-        self.encoded = Self.format(all)
-    }
-
-    private static func format(_ arguments: [[UInt8]]) -> ByteBuffer {
-        // hiredis wants one pointer and one length per argument: lay the arguments out back to back.
-        let lengths = arguments.map(\.count)
-        var joined: [UInt8] = []
-        joined.reserveCapacity(lengths.reduce(1, +))
-        for argument in arguments { joined.append(contentsOf: argument) }
-        joined.append(0)  // never an empty buffer, so baseAddress is never nil
-        return joined.withUnsafeBufferPointer { base in
-            var offset = 0
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(lengths.count)
-            for length in lengths {
-                pointers.append(UnsafeRawPointer(base.baseAddress! + offset).assumingMemoryBound(to: CChar.self))
-                offset += length
-            }
-            var target: UnsafeMutablePointer<CChar>?
-            let size = redisFormatCommandArgv(&target, Int32(lengths.count), &pointers, lengths)
-            defer { redisFreeCommand(target) }
-            guard size > 0, let target else { fatalError("hiredis: out of memory formatting a command") }
-            var buffer = ByteBufferAllocator().buffer(capacity: Int(size))
-            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(size)))
-            return buffer
-        }
+        var buffer = ByteBufferAllocator().buffer(capacity: 16 + name.utf8.count + arguments.reduce(0) { $0 + $1.encodedSizeEstimate })
+        buffer.writeStaticString("*")
+        buffer.writeString(String(arguments.count + 1))
+        buffer.writeStaticString("\r\n")
+        RedisArgument(name).write(to: &buffer)
+        for argument in arguments { argument.write(to: &buffer) }
+        self.encoded = buffer
     }
 }
 
 /// A command argument: bytes, a string, or an integer written in decimal.
 struct RedisArgument: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
-    let bytes: [UInt8]
+    private enum Value: Sendable {
+        case bytes([UInt8])
+        case string(String)
+        case integer(Int64)
+    }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
-    init(_ string: String) { self.bytes = Array(string.utf8) }
-    init(_ integer: some BinaryInteger) { self.bytes = Array(String(integer).utf8) }
+    private let value: Value
+
+    init(bytes: [UInt8]) { self.value = .bytes(bytes) }
+    init(_ string: String) { self.value = .string(string) }
+    init(_ integer: some BinaryInteger) { self.value = .integer(Int64(integer)) }
     init(stringLiteral value: String) { self.init(value) }
     init(integerLiteral value: Int) { self.init(value) }
+
+    /// The argument's bytes.
+    var bytes: [UInt8] {
+        switch self.value {
+        case .bytes(let bytes): bytes
+        case .string(let string): Array(string.utf8)
+        case .integer(let integer): Array(String(integer).utf8)
+        }
+    }
+
+    fileprivate var encodedSizeEstimate: Int {
+        switch self.value {
+        case .bytes(let bytes): bytes.count + 16
+        case .string(let string): string.utf8.count + 16
+        case .integer: 36
+        }
+    }
+
+    /// `$<length>\r\n<bytes>\r\n`.
+    fileprivate func write(to buffer: inout ByteBuffer) {
+        switch self.value {
+        case .bytes(let bytes):
+            Self.bulk(count: bytes.count, into: &buffer)
+            buffer.writeBytes(bytes)
+        case .string(let string):
+            Self.bulk(count: string.utf8.count, into: &buffer)
+            buffer.writeString(string)
+        case .integer(let integer):
+            let text = String(integer)
+            Self.bulk(count: text.utf8.count, into: &buffer)
+            buffer.writeString(text)
+        }
+        buffer.writeStaticString("\r\n")
+    }
+
+    private static func bulk(count: Int, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("$")
+        buffer.writeString(String(count))
+        buffer.writeStaticString("\r\n")
+    }
 }

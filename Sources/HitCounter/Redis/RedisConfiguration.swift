@@ -20,8 +20,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// After a failed connection attempt, commands fail at once for this long before the next attempt,
     /// so an outage costs one connect per interval rather than one per request.
     public var reconnectDelay: TimeAmount
-    /// Commands waiting for a reply beyond this are refused at once: the backlog stays bounded when
-    /// Redis is slow.
+    /// Requests (a command, or commands sent together) waiting for replies beyond this are refused at
+    /// once: the backlog stays bounded when Redis is slow.
     public var maxPendingCommands: Int
 
     public init(

@@ -16,15 +16,15 @@ final class RedisConnection: Sendable {
     /// Sends commands in one write; the future holds their replies in order. Error replies are values
     /// here, not failures: the caller decides what they mean.
     func send(_ commands: [RedisCommand]) -> EventLoopFuture<[RESPValue]> {
-        let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
-        self.write(RedisRequest(commands: commands, promises: promises))
-        return EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: self.channel.eventLoop)
+        let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
+        self.write(RedisRequest(commands, promise: promise))
+        return promise.futureResult
     }
 
-    /// Sends one command; the hot path, with one promise and no combined future.
+    /// Sends one command.
     func send(_ command: RedisCommand) -> EventLoopFuture<RESPValue> {
         let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-        self.write(RedisRequest(commands: [command], promises: [promise]))
+        self.write(RedisRequest(command, promise: promise))
         return promise.futureResult
     }
 
@@ -32,7 +32,7 @@ final class RedisConnection: Sendable {
         let written = self.channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in
             // The channel closed before the handler saw the request.
-            request.promises.forEach { $0.fail(RedisError.connectionClosed) }
+            request.promise.fail(RedisError.connectionClosed)
         }
         self.channel.writeAndFlush(request, promise: written)
     }

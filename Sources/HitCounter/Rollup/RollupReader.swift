@@ -2,8 +2,8 @@
 /// number of counters hit in the minute (a script over 125,000 keys once held Redis for 2 s).
 ///
 /// A page is two round trips of small commands: the next keys of the minute's index, in byte order
-/// after the last one read (`ZRANGE ... BYLEX LIMIT`), then each key's minute of hits and of ids and
-/// its callbacks. The minute is closed, so pages are stable: the same position always reads the same
+/// after the last one read (`ZRANGE ... BYLEX LIMIT`), then each key's minute of hits and of ids
+/// (`GETRANGE` of the minute's counter) and its callbacks. The minute is closed, so pages are stable: the same position always reads the same
 /// page.
 struct RollupReader: Sendable {
     let client: RedisClient
@@ -32,14 +32,17 @@ struct RollupReader: Sendable {
         }
         guard !counters.isEmpty else { return Page(events: [], isLast: true) }
 
-        let sliceStart = BucketLevel.minutes.sliceStart(minute)
+        let level = BucketLevel.minutes
+        let sliceStart = level.sliceStart(minute)
+        let first = level.slot(minute) * level.counterWidth
         var commands: [RedisCommand] = []
         commands.reserveCapacity(counters.count * 3)
         for counter in counters {
             let counterKeys = self.keys.counter(counter)
             for series in CounterKeys.Series.allCases {
-                commands.append(RedisCommand("ZSCORE", [
-                    RedisArgument(bytes: counterKeys.bucket(series, .minutes, sliceStart: sliceStart)), RedisArgument(minute),
+                commands.append(RedisCommand("GETRANGE", [
+                    RedisArgument(bytes: counterKeys.bucket(series, level, sliceStart: sliceStart)), RedisArgument(first),
+                    RedisArgument(first + level.counterWidth - 1),
                 ]))
             }
             commands.append(RedisCommand("SMEMBERS", [RedisArgument(bytes: counterKeys.callbacks(minute: minute))]))
@@ -58,15 +61,9 @@ struct RollupReader: Sendable {
         return Page(events: events, isLast: counters.count < self.pageSize)
     }
 
-    /// A ZSCORE reply as a count: nil (no such member) is 0.
+    /// A minute's counter, from its bucket's bytes (none: the minute counted nothing).
     private static func score(_ reply: RESPValue) throws -> Int64 {
-        switch reply {
-        case .null: return 0
-        case .bulkString(let bytes):
-            guard let value = Double(String(decoding: bytes, as: UTF8.self)) else { break }
-            return Int64(value)
-        default: break
-        }
-        throw RedisError.protocolError("ZSCORE answered \(reply)")
+        guard case .bulkString(let bytes) = reply else { throw RedisError.protocolError("GETRANGE answered \(reply)") }
+        return RedisHitStore.sum(bytes, width: BucketLevel.minutes.counterWidth)
     }
 }

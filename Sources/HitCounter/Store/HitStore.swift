@@ -52,7 +52,13 @@ extension HitStore {
     }
 }
 
-/// The event loop this runs on (Swift concurrency runs on NIO's loops in the service), or any.
+/// The event loop this runs on (Swift concurrency runs on NIO's loops in the service); for a caller
+/// on no loop (a test, a tool), always the same one, so its calls share one connection.
 var currentEventLoop: any EventLoop {
-    MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
+    MultiThreadedEventLoopGroup.currentEventLoop ?? firstEventLoop
 }
+
+private let firstEventLoop: any EventLoop = {
+    var loops = MultiThreadedEventLoopGroup.singleton.makeIterator()
+    return loops.next()!
+}()

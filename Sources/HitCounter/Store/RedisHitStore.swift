@@ -2,10 +2,13 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// Hits in Redis: per-second, minute and hour buckets in sorted sets, windows read by Redis's clock.
+/// Hits in Redis: per-second, minute and hour buckets of fixed-width counters, windows read by Redis's
+/// clock. See docs/data-model.md.
 ///
-/// Every operation is one script call: atomic, one round trip, every key it touches named by
-/// `KeySchema` and passed in `KEYS`, all in the counter's hash slot. See docs/data-model.md.
+/// A flight of hits is one atomic script call (`HitScript`, every key in `KEYS`); a read is one write
+/// of `TIME` and one `GETRANGE` per bucket key of the window (`WindowPlan`), summed here, with no script
+/// (a read-only script costs Redis more than the read). Both are one round trip, and every key is
+/// named by `KeySchema`.
 public final class RedisHitStore: HitStore {
     public let maxRange: Int
     public let dedupPeriod: Int
@@ -14,7 +17,7 @@ public final class RedisHitStore: HitStore {
     /// How every key is spelled.
     public let keys: KeySchema
     private let clock: RedisClock
-    private let coalescer: HitCoalescer
+    private let batcher: HitBatcher
     private let health: RedisHealth
 
     /// A call planned for a minute or second Redis has already left is planned again, at most this often.
@@ -50,37 +53,80 @@ public final class RedisHitStore: HitStore {
         self.client = client
         self.keys = keys
         self.health = RedisHealth(logger: logger)
-        self.coalescer = HitCoalescer { target, batch in
-            Self.send(batch, to: target, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod)
+        self.batcher = HitBatcher(eventLoops: client.eventLoops) { flight, eventLoop in
+            Self.send(flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod)
         }
     }
 
     public func hit(
         key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop
     ) -> EventLoopFuture<HitReceipt> {
-        self.health.observe(self.coalescer.hit(HitCoalescer.Target(key: key, second: second), count: count, id: id, callback: callback, on: eventLoop))
+        self.health.observe(self.batcher.hit(HitBatcher.Target(key: key, second: second), count: count, id: id, callback: callback, on: eventLoop))
     }
 
     public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
-        let read = self.read(self.keys.counter(key), series: unique ? .unique : .hits, range: range, now: second ?? self.clock.second(), driven: second != nil)
+        let read = self.read(self.keys.counter(key), series: unique ? .unique : .hits, range: range, now: second ?? self.clock.second(),
+            driven: second != nil, on: eventLoop)
         return self.health.observe(read).hop(to: eventLoop)
     }
 
-    /// One window read, planned for `now` and planned again if Redis is in another second.
-    private func read(_ counterKeys: CounterKeys, series: CounterKeys.Series, range: Int, now: Int64, driven: Bool, attempt: Int = 1) -> EventLoopFuture<Int64> {
-        let sentAt = RedisClock.localMicroseconds()
-        let replied = self.client.run(WindowScript(keys: counterKeys, series: series, plan: WindowPlan(now: now, range: range), driven: driven))
-        return replied.flatMap { reply in
-            self.clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
-            if let total = reply.total { return replied.eventLoop.makeSucceededFuture(total) }
-            guard attempt < Self.maxReplans else { return replied.eventLoop.makeFailedFuture(RedisError.clockMoved) }
-            return self.read(counterKeys, series: series, range: range, now: self.clock.second(), driven: driven, attempt: attempt + 1)
+    /// One window read, planned for `now`, and planned again if Redis is in another second (a driven
+    /// `now`, from a test, is taken as it is).
+    private func read(
+        _ counterKeys: CounterKeys, series: CounterKeys.Series, range: Int, now: Int64, driven: Bool, on eventLoop: any EventLoop, attempt: Int = 1
+    ) -> EventLoopFuture<Int64> {
+        let plan = WindowPlan(now: now, range: range)
+        var commands = [RedisCommand("TIME")]
+        for piece in plan.pieces {
+            let width = piece.level.counterWidth
+            let first = piece.level.slot(piece.first), last = piece.level.slot(piece.last)
+            commands.append(RedisCommand("GETRANGE", [
+                RedisArgument(bytes: counterKeys.bucket(series, piece.level, sliceStart: piece.sliceStart)), RedisArgument(first * width),
+                RedisArgument((last + 1) * width - 1),
+            ]))
         }
+        // Not a transaction (Redis refuses to queue one when it is out of memory, and reads must go on):
+        // it needs none. The plan fixes which units are read, so a hit counted between TIME and a
+        // GETRANGE lands in a unit of the window only if it belongs there.
+        let sentAt = RedisClock.localMicroseconds()
+        return self.client.send(commands, on: eventLoop).flatMap { replies in
+            guard case .array(let time) = replies[0], time.count == 2, let second = time[0].int64, let microseconds = time[1].int64 else {
+                return eventLoop.makeFailedFuture(RedisError.protocolError("TIME answered \(replies[0])"))
+            }
+            self.clock.observe(second: second, microseconds: microseconds, sentAt: sentAt)
+            guard driven || second == now else {
+                guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
+                return self.read(counterKeys, series: series, range: range, now: self.clock.second(), driven: driven, on: eventLoop, attempt: attempt + 1)
+            }
+            var total: Int64 = 0
+            for (piece, reply) in zip(plan.pieces, replies.dropFirst()) {
+                if case .error(let message) = reply { return eventLoop.makeFailedFuture(RedisError.replyError(message)) }
+                guard case .bulkString(let bytes) = reply else {
+                    return eventLoop.makeFailedFuture(RedisError.protocolError("GETRANGE answered \(reply)"))
+                }
+                total += Self.sum(bytes, width: piece.level.counterWidth)
+            }
+            return eventLoop.makeSucceededFuture(total)
+        }
+    }
+
+    /// The sum of big-endian counters of `width` bytes (a bucket's string may end early: the units
+    /// after its last written one are zero).
+    static func sum(_ bytes: [UInt8], width: Int) -> Int64 {
+        var total: Int64 = 0
+        var start = 0
+        while start + width <= bytes.count {
+            var value: UInt64 = 0
+            for index in start..<(start + width) { value = value << 8 | UInt64(bytes[index]) }
+            total += width == 8 ? Int64(bitPattern: value) : Int64(value)
+            start += width
+        }
+        return total
     }
 
     /// Succeeds when Redis would take a hit now: it answers, and would accept a write.
     public func ping() async throws {
-        try await self.health.observe(self.client.run(WriteProbeScript())).get()
+        try await self.health.observe(self.client.run(WriteProbeScript(), on: self.client.eventLoop)).get()
     }
 
     /// Closes the connection to Redis. Calls after this fail.
@@ -88,30 +134,58 @@ public final class RedisHitStore: HitStore {
         self.client.shutdown()
     }
 
-    /// One script call for a batch of hits on one counter, planned again if Redis is in another minute.
+    /// One flight: a script call per driven second (one, for live traffic), each planned again while
+    /// Redis is in another minute. Answers each counter's outcome, in order.
     private static func send(
-        _ batch: HitCoalescer.Batch, to target: HitCoalescer.Target, client: RedisClient, keys: KeySchema, clock: RedisClock,
+        _ flight: [(HitBatcher.Target, HitBatcher.Batch)], on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
+        maxRange: Int, dedupPeriod: Int
+    ) -> EventLoopFuture<[HitBatcher.Outcome]> {
+        var groups: [Int64?: [Int]] = [:]
+        var seconds: [Int64?] = []
+        for (index, (target, _)) in flight.enumerated() {
+            if groups[target.second] == nil { seconds.append(target.second) }
+            groups[target.second, default: []].append(index)
+        }
+        let calls = seconds.map { second in
+            let members = groups[second]!
+            let counters = members.map { index in
+                let (target, batch) = flight[index]
+                return HitScript.Counter(key: target.key, count: batch.count, ids: batch.ids, callbacks: batch.callbacks)
+            }
+            return Self.count(counters, second: second, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod)
+                .map { outcomes in zip(members, outcomes).map { $0 } }
+        }
+        return EventLoopFuture.whenAllSucceed(calls, on: eventLoop).map { results in
+            var outcomes = [HitBatcher.Outcome](repeating: .failure(RedisError.protocolError("no outcome")), count: flight.count)
+            for (index, outcome) in results.joined() { outcomes[index] = outcome }
+            return outcomes
+        }
+    }
+
+    private static func count(
+        _ counters: [HitScript.Counter], second: Int64?, on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
         maxRange: Int, dedupPeriod: Int, attempt: Int = 1
-    ) -> EventLoopFuture<HitCoalescer.Outcome> {
-        let second = target.second ?? clock.second()
+    ) -> EventLoopFuture<[HitBatcher.Outcome]> {
+        let planned = second ?? clock.second()
         let call = HitScript(
-            keys: keys, counter: target.key, minute: BucketLevel.minutes.unitStart(second), second: target.second, count: batch.count,
-            ids: batch.ids, callbacks: batch.callbacks, maxRange: maxRange, dedupPeriod: dedupPeriod
+            keys: keys, counters: counters, minute: BucketLevel.minutes.unitStart(planned), second: second, maxRange: maxRange, dedupPeriod: dedupPeriod
         )
         let sentAt = RedisClock.localMicroseconds()
-        let replied = client.run(call)
-        return replied.flatMap { reply in
+        return client.run(call, on: eventLoop).flatMap { reply in
             clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
-            if let counted = reply.counted {
-                guard counted.count == batch.ids.count else {
-                    return replied.eventLoop.makeFailedFuture(HitScript.unexpected(.integer(Int64(counted.count))))
-                }
-                return replied.eventLoop.makeSucceededFuture(HitCoalescer.Outcome(second: reply.second, counted: counted))
+            guard let counted = reply.counted else {
+                guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
+                return Self.count(
+                    counters, second: second, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
+                    attempt: attempt + 1
+                )
             }
-            guard attempt < Self.maxReplans else { return replied.eventLoop.makeFailedFuture(RedisError.clockMoved) }
-            return Self.send(
-                batch, to: target, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, attempt: attempt + 1
-            )
+            guard counted.count == counters.count else { return eventLoop.makeFailedFuture(HitScript.unexpected(.integer(Int64(counted.count)))) }
+            return eventLoop.makeSucceededFuture(zip(counters, counted).map { counter, result in
+                result.mapError { $0 as any Error }.flatMap { flags in
+                    flags.count == counter.ids.count ? .success((reply.second, flags)) : .failure(HitScript.unexpected(.integer(Int64(flags.count))))
+                }
+            })
         }
     }
 }
