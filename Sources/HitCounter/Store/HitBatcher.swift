@@ -94,6 +94,16 @@ final class HitBatcher: Sendable {
 
     private func start(_ flight: [(Target, Waiting)], on eventLoop: any EventLoop, lane: NIOLockedValueBox<Lane>) {
         self.send(flight.map { ($0.0, $0.1.batch) }, eventLoop).whenComplete { result in
+            // The next flight leaves before this one's callers are answered, so Redis works on it while
+            // this loop writes the answers.
+            let next = lane.withLockedValue { lane -> [(Target, Waiting)]? in
+                guard !lane.order.isEmpty else {
+                    lane.inFlight = false
+                    return nil
+                }
+                return Self.takeFlight(&lane)
+            }
+            if let next { self.start(next, on: eventLoop, lane: lane) }
             for (index, (_, waiting)) in flight.enumerated() {
                 let outcome: Outcome =
                     switch result {
@@ -106,14 +116,6 @@ final class HitBatcher: Sendable {
                     })
                 }
             }
-            let next = lane.withLockedValue { lane -> [(Target, Waiting)]? in
-                guard !lane.order.isEmpty else {
-                    lane.inFlight = false
-                    return nil
-                }
-                return Self.takeFlight(&lane)
-            }
-            if let next { self.start(next, on: eventLoop, lane: lane) }
         }
     }
 }

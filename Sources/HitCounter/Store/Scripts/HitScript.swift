@@ -95,27 +95,27 @@ struct HitScript: RedisScriptCall {
           return {0, now, tonumber(clock[2])}
         end
 
-        -- Everything checked before the first write.
+        -- Everything checked before the first write. Per counter c, firstKey[c] and firstArg[c] are where its
+        -- keys and arguments start.
         local maxRange, dedupPeriod, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
         if not (maxRange and dedupPeriod and n) then
           return redis.error_reply('ERR hit script: malformed arguments')
         end
-        local counters = {}
+        local firstKey, firstArg = {}, {}
         local k, a = 2, 6
         for c = 1, n do
           local count, ids, callbacks = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
           if not (count and ids and callbacks) then
             return redis.error_reply('ERR hit script: malformed counter')
           end
-          local counter = {member = ARGV[a], count = count, ids = ids, callbacks = callbacks, k = k, a = a + 4}
-          for i = 0, ids - 1 do
-            if not tonumber(ARGV[counter.a + callbacks + i]) then
+          for i = a + 4 + callbacks, a + 3 + callbacks + ids do
+            if not tonumber(ARGV[i]) then
               return redis.error_reply('ERR hit script: malformed id count')
             end
           end
-          counters[c] = counter
+          firstKey[c], firstArg[c] = k, a
           k = k + (ids > 0 and 6 or 3) + (callbacks > 0 and 1 or 0) + ids
-          a = counter.a + callbacks + ids
+          a = a + 4 + callbacks + ids
         end
         if #KEYS ~= k - 1 or #ARGV ~= a - 1 then
           return redis.error_reply('ERR hit script: keys and arguments do not match')
@@ -133,72 +133,82 @@ struct HitScript: RedisScriptCall {
         -- Kept for a day past the minute: a roll-up may run late, never later than that.
         local dayPastMinute = now - now % 60 + 60 + 86400 - now
 
-        local undo
-        local function write(...)
-          local reply = redis.pcall(...)
-          if type(reply) == 'table' and reply.err then error(reply) end
-          return reply
-        end
-        -- Adds `amount` to the unit of each level; true when the minute's unit was new.
+        -- What the counter being counted has written so far, for undoing it if a later write fails (a
+        -- write fails only on a key of another type; redis.call raises, and the counter's pcall catches it).
+        local added, addedCount, setIDs, setCount, joinedIndex = {}, 0, {}, 0, false
+        -- Adds `amount` to the unit of each level of the buckets from KEYS[first]; true when the minute's
+        -- unit was new.
         local function add(first, amount)
           local newMinute = false
           for level = 1, 3 do
             local key = KEYS[first + level - 1]
-            local value = write('BITFIELD', key, 'OVERFLOW', 'SAT', 'INCRBY', types[level], slots[level], amount)[1]
-            undo[#undo + 1] = {'BITFIELD', key, 'INCRBY', types[level], slots[level], -amount}
+            local value = redis.call('BITFIELD', key, 'OVERFLOW', 'SAT', 'INCRBY', types[level], slots[level], amount)[1]
+            addedCount = addedCount + 1
+            added[addedCount] = amount
             if value == amount then
               redis.call('EXPIRE', key, expiries[level])
-              if level == 2 then newMinute = true end
+              newMinute = newMinute or level == 2
             end
           end
           return newMinute
         end
-        local function count(counter)
-          local flags = {}
-          local amount, unique = counter.count, 0
-          local firstID = counter.k + (counter.ids > 0 and 6 or 3) + (counter.callbacks > 0 and 1 or 0)
-          for i = 0, counter.ids - 1 do
-            if redis.call('SET', KEYS[firstID + i], '1', 'NX', 'EX', dedupPeriod) then
-              undo[#undo + 1] = {'DEL', KEYS[firstID + i]}
-              amount = amount + tonumber(ARGV[counter.a + counter.callbacks + i])
-              unique = unique + 1
-              flags[#flags + 1] = 1
-            else
-              flags[#flags + 1] = 0
+        local noIDs = {}
+        local function count(c)
+          local k, a = firstKey[c], firstArg[c]
+          local count, ids, callbacks = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+          local flags, unique, amount = noIDs, 0, count
+          if ids > 0 then
+            flags = {}
+            local firstID = k + 6 + (callbacks > 0 and 1 or 0)
+            for i = 0, ids - 1 do
+              if redis.call('SET', KEYS[firstID + i], '1', 'NX', 'EX', dedupPeriod) then
+                setCount = setCount + 1
+                setIDs[setCount] = KEYS[firstID + i]
+                amount = amount + tonumber(ARGV[a + 4 + callbacks + i])
+                unique = unique + 1
+                flags[i + 1] = 1
+              else
+                flags[i + 1] = 0
+              end
             end
           end
           if amount == 0 then return flags end
-          local newMinute = add(counter.k, amount)
-          if unique > 0 then add(counter.k + 3, unique) end
-          if newMinute and write('ZADD', KEYS[1], 'NX', 0, counter.member) == 1 then
-            undo[#undo + 1] = {'ZREM', KEYS[1], counter.member}
+          local newMinute = add(k, amount)
+          if unique > 0 then add(k + 3, unique) end
+          if newMinute and redis.call('ZADD', KEYS[1], 'NX', 0, ARGV[a]) == 1 then
+            joinedIndex = true
             redis.call('EXPIRE', KEYS[1], dayPastMinute)
           end
-          if counter.callbacks > 0 then
-            local set = KEYS[counter.k + (counter.ids > 0 and 6 or 3)]
-            if write('SADD', set, unpack(ARGV, counter.a, counter.a + counter.callbacks - 1)) > 0 then
+          if callbacks > 0 then
+            local set = KEYS[k + (ids > 0 and 6 or 3)]
+            if redis.call('SADD', set, unpack(ARGV, a + 4, a + 3 + callbacks)) > 0 then
               redis.call('EXPIRE', set, dayPastMinute)
             end
           end
           return flags
         end
+        -- Nothing of a failed counter stays: its writes are undone, and a bucket that holds nothing but zeros
+        -- again is removed.
+        local function undo(c)
+          local k, a = firstKey[c], firstArg[c]
+          if joinedIndex then redis.call('ZREM', KEYS[1], ARGV[a]) end
+          for i = 1, addedCount do
+            local key, level = KEYS[k + i - 1], (i - 1) % 3 + 1
+            redis.call('BITFIELD', key, 'INCRBY', types[level], slots[level], -added[i])
+            if redis.call('BITCOUNT', key) == 0 then redis.call('DEL', key) end
+          end
+          for i = 1, setCount do redis.call('DEL', setIDs[i]) end
+        end
 
         local result = {1, now, tonumber(clock[2])}
         for c = 1, n do
-          undo = {}
-          local ok, reply = pcall(count, counters[c])
+          addedCount, setCount, joinedIndex = 0, 0, false
+          local ok, reply = pcall(count, c)
           if ok then
-            result[#result + 1] = reply
+            result[c + 3] = reply
           else
-            -- Nothing of this counter stays: its writes are undone, newest first, and a bucket that
-            -- holds nothing but zeros again is removed.
-            for i = #undo, 1, -1 do
-              redis.call(unpack(undo[i]))
-              if undo[i][1] == 'BITFIELD' and redis.call('BITCOUNT', undo[i][2]) == 0 then
-                redis.call('DEL', undo[i][2])
-              end
-            end
-            result[#result + 1] = type(reply) == 'table' and reply or redis.error_reply(tostring(reply))
+            undo(c)
+            result[c + 3] = type(reply) == 'table' and reply or redis.error_reply(tostring(reply))
           end
         end
         return result
