@@ -12,14 +12,15 @@ public final class ServerProcess: @unchecked Sendable {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("HitCounterServer").path
     }
 
-    /// Starts `HitCounterServer --port <free port> <arguments>` (with `environment` added) and waits until `/healthz` answers.
-    public init(_ arguments: [String], environment: [String: String] = [:]) async throws {
+    /// Starts `HitCounterServer --port <free port> <arguments>` (with `environment` added, at `niceness`)
+    /// and waits until `/healthz` answers.
+    public init(_ arguments: [String], environment: [String: String] = [:], niceness: Int = 0) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw RedisServerError("\(Self.binary) is missing: build it with `swift build --build-tests` first")
         }
         self.port = try freePort()
         self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("hitcounter-\(UUID().uuidString).log").path
-        self.process = try ChildProcess(Self.binary, ["--port", "\(self.port)"] + arguments, environment: environment, logFile: self.logFile)
+        self.process = try ChildProcess(Self.binary, ["--port", "\(self.port)"] + arguments, environment: environment, logFile: self.logFile, niceness: niceness)
         for _ in 0..<500 {
             if try await self.isListening() { return }
             guard self.process.isRunning else { break }
