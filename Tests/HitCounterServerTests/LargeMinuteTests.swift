@@ -129,7 +129,7 @@ struct LargeMinuteTests {
             guard let microseconds = entry[2] as? Int, let command = entry[3] as? [Any] else { return nil }
             return (microseconds, command.prefix(4).map { "\($0)" }.joined(separator: " "))
         }
-        // The longest of each command: a hit's EVALSHA, the roll-up's ZRANGE, ZSCORE, SMEMBERS...
+        // The longest of each command: a hit's EVALSHA, the roll-up's ZRANGE, GETRANGE, SMEMBERS...
         let byCommand = Dictionary(grouping: slow) { String($0.1.split(separator: " ").first ?? "") }
         let longest = byCommand.map { "\($0.key): \($0.value.map(\.0).max()!) µs (\($0.value.count) of 1 ms or more)" }.sorted()
         print("Redis calls of 1 ms or more: \(slow.count); longest by command: \(longest.joined(separator: "; "))")

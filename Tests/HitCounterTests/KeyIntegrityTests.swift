@@ -65,6 +65,25 @@ import Testing
         }
     }
 
+    /// A counter's second near its 32-bit ceiling saturates; when a later write of the same hit fails,
+    /// the undo takes away what was really added, so the second holds exactly what it held before.
+    @Test func anUndoAfterASaturatedAddRestoresTheUnit() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration)
+            defer { store.shutdown() }
+            let minute = BucketLevel.seconds.sliceStart(Self.now)
+            let slot = "#\(BucketLevel.seconds.slot(Self.now))"
+            let ceiling = Int64(UInt32.max)
+            try redis.cli(["BITFIELD", "hc:{full}:s:\(minute)", "SET", "u32", slot, "\(ceiling - 2)"])
+            try redis.cli(["RPUSH", "hc:{full}:h:\(BucketLevel.hours.sliceStart(Self.now))", "planted"])
+            await #expect(throws: RedisError.self) {
+                try await store.hit(key: "full", count: 5, at: Self.now)
+            }
+            let unit = try redis.cli(["BITFIELD", "hc:{full}:s:\(minute)", "GET", "u32", slot])
+            #expect(unit == "\(ceiling - 2)", "saturated by 2, undone by 2")
+        }
+    }
+
     /// This replica's guess of Redis's clock is two minutes off: the first plan is refused without a
     /// write, the next one counts once, at Redis's second.
     @Test func aCallPlannedForTheWrongMinuteIsPlannedAgain() async throws {

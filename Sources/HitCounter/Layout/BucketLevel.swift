@@ -2,14 +2,14 @@
 /// string of fixed-width counters, one per unit of the slice, in order (Redis's `BITFIELD`), so a
 /// window's piece is one `GETRANGE`. See docs/data-model.md.
 public enum BucketLevel: Int, Sendable, CaseIterable {
-    /// 1 s units, a key per minute (<= 60 members).
+    /// 1 s units, a key per minute (60 counters).
     case seconds
-    /// 60 s units, a key per hour (<= 60 members).
+    /// 60 s units, a key per hour (60 counters).
     case minutes
-    /// 3600 s units, a key per day (<= 24 members).
+    /// 3600 s units, a key per day (24 counters).
     case hours
 
-    /// The seconds one member covers.
+    /// The seconds one counter covers.
     public var unit: Int64 {
         switch self {
         case .seconds: 1

@@ -8,9 +8,10 @@ import Synchronization
 /// This replica's estimate of Redis's clock, so that a call can name the buckets of the second Redis
 /// will run it in.
 ///
-/// Redis's `TIME` stays the clock (docs/clock.md): each script reads it and refuses, without writing,
-/// a call planned for another minute (a hit) or second (a read), answering its own time; the store
-/// then plans again. Every reply carries Redis's time, so the estimate follows Redis by itself: the
+/// Redis's `TIME` stays the clock (docs/clock.md): the hit script reads it and refuses, without
+/// writing, a call planned for another minute, answering its own time; a read carries `TIME` at the
+/// head of its pipeline, and the store sums it only if it was planned for that second. Either way the
+/// store then plans again. Every reply carries Redis's time, so the estimate follows Redis by itself: the
 /// offset is Redis's time at the call minus this machine's time when the call was sent, which also
 /// absorbs the usual delay to Redis.
 final class RedisClock: Sendable {

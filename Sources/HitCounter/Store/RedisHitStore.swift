@@ -12,7 +12,7 @@ import NIOPosix
 public final class RedisHitStore: HitStore {
     public let maxRange: Int
     public let dedupPeriod: Int
-    /// The connection to Redis; the roll-ups share it.
+    /// The connections to Redis, one per event loop (the service's roll-ups have a client of their own).
     public let client: RedisClient
     /// How every key is spelled.
     public let keys: KeySchema

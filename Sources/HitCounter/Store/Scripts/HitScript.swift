@@ -12,6 +12,9 @@
 /// counts, and the counter joins the minute's roll-up index with its first hits of the minute. If one
 /// of its writes fails (a key of another type, written by something else), that counter's writes are
 /// undone and it answers the error; the other counters of the call are not affected.
+///
+/// A flight's counters and the minute's roll-up index are in different hash slots: on one Redis that
+/// is one call, and Redis Cluster needs flights per slot (its own issue); every key is in `KEYS`.
 struct HitScript: RedisScriptCall {
     /// One counter's hits in the flight.
     struct Counter: Sendable {
@@ -142,10 +145,12 @@ struct HitScript: RedisScriptCall {
           local newMinute = false
           for level = 1, 3 do
             local key = KEYS[first + level - 1]
-            local value = redis.call('BITFIELD', key, 'OVERFLOW', 'SAT', 'INCRBY', types[level], slots[level], amount)[1]
+            -- The unit before and after: what was really added (less than amount if it saturated) is
+            -- what an undo takes away.
+            local unit = redis.call('BITFIELD', key, 'GET', types[level], slots[level], 'OVERFLOW', 'SAT', 'INCRBY', types[level], slots[level], amount)
             addedCount = addedCount + 1
-            added[addedCount] = amount
-            if value == amount then
+            added[addedCount] = unit[2] - unit[1]
+            if unit[1] == 0 then
               redis.call('EXPIRE', key, expiries[level])
               newMinute = newMinute or level == 2
             end
