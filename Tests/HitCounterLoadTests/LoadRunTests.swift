@@ -119,12 +119,13 @@ import TestSupport
             #expect((20...80).contains(instance.sharePercent), "\(report.instances)")
         }
         // The open loop hands requests to free connections in turn, so the split is even (exactly, unless
-        // a connection is still busy when its turn comes).
+        // a connection is still busy when its turn comes, which a machine busy with the rest of the suite
+        // makes common): both get close to half, neither most.
         let open = try await load([
             "--url", a.url, "--url", b.url, "--rate", "1000", "--requests", "200", "--connections", "4", "--mix", "healthz=100",
         ])
         #expect(open.successes == 200)
-        #expect(open.instances.count == 2 && open.instances.allSatisfy { (85...115).contains($0.requests) }, "\(open.instances)")
+        #expect(open.instances.count == 2 && open.instances.allSatisfy { (70...130).contains($0.requests) }, "\(open.instances)")
     }
 
     @Test func anUnansweredRequestTimesOut() async throws {

@@ -16,8 +16,10 @@ import NIOHTTPTypes
 /// included, goes on unchanged to Hummingbird's router, which answers it as it answers everything.
 /// Both paths write the same answer, record the same metrics and map errors with `RequestError`.
 ///
-/// Requests on a connection may be pipelined: answers leave in request order, the router's held
-/// back while a hot answer before them is still being counted.
+/// Requests on a connection may be pipelined. They are taken one at a time, as Hummingbird takes
+/// them: a request that arrives while an earlier one is unanswered waits here (and the connection
+/// reads no more meanwhile), so a read pipelined after hits sees them, whichever path answers each.
+/// Answers leave in request order.
 final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -62,6 +64,10 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The router's answer, held while hot answers before it are still being counted.
     private var held: [(part: HTTPResponsePart, promise: EventLoopPromise<Void>?)] = []
     private var nextID = 0
+    /// Requests read while an earlier one was unanswered, in order; their turn comes when it is.
+    private var queued = CircularBuffer<HTTPRequestPart>()
+    /// A read the channel asked for while requests were queued, passed on once they are taken.
+    private var readPending = false
 
     init(service: Service) {
         self.service = service
@@ -70,29 +76,65 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (self.unwrapInboundIn(data), self.reading) {
+        let part = self.unwrapInboundIn(data)
+        if !self.queued.isEmpty || (part.isHead && !self.slots.isEmpty) {
+            self.queued.append(part)
+            return
+        }
+        self.take(part, context: context)
+    }
+
+    /// Holds the connection's reads while requests wait their turn.
+    func read(context: ChannelHandlerContext) {
+        if self.queued.isEmpty {
+            context.read()
+        } else {
+            self.readPending = true
+        }
+    }
+
+    /// Takes the queued requests, once every earlier one is answered, up to the next one that must wait.
+    private func takeQueued(context: ChannelHandlerContext) {
+        guard self.slots.isEmpty, !self.queued.isEmpty, context.channel.isActive else { return }
+        var forwarded = false
+        while let part = self.queued.first, !(part.isHead && !self.slots.isEmpty) {
+            self.queued.removeFirst()
+            forwarded = self.take(part, context: context) || forwarded
+        }
+        if forwarded { context.fireChannelReadComplete() }
+        if self.queued.isEmpty, self.readPending {
+            self.readPending = false
+            context.read()
+        }
+    }
+
+    /// Reads one part of the request whose turn it is; true when it went on to the router.
+    @discardableResult
+    private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) -> Bool {
+        let data = self.wrapInboundOut(part)
+        switch (part, self.reading) {
         case (.head(let request), _):
             if Self.mayBeHot(request) {
                 self.reading = .hot(request, started: DispatchTime.now().uptimeNanoseconds)
-            } else {
-                self.toRouter(request, context: context)
+                return false
             }
+            self.toRouter(request, context: context)
         case (.body, .hot(let request, _)):
             // Said it had no body, sent one anyway: the router deals with it.
             self.toRouter(request, context: context)
             context.fireChannelRead(data)
         case (.end, .hot(let request, let started)):
             self.reading = .idle
-            if !self.answer(request, started: started, context: context) {
-                self.toRouter(request, context: context)
-                context.fireChannelRead(data)
-            }
+            if self.answer(request, started: started, context: context) { return false }
+            self.toRouter(request, context: context)
+            context.fireChannelRead(data)
         case (.end, _):
             self.reading = .idle
             context.fireChannelRead(data)
         case (.body, _):
             context.fireChannelRead(data)
         }
+        return true
     }
 
     private func toRouter(_ request: HTTPRequest, context: ChannelHandlerContext) {
@@ -235,9 +277,26 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         if wrote { context.flush() }
+        self.takeQueuedLater(context: context)
+    }
+
+    /// The next queued request's turn, on the next tick of the loop: never from inside a write.
+    private func takeQueuedLater(context: ChannelHandlerContext) {
+        guard self.slots.isEmpty, !self.queued.isEmpty else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.takeQueued(context: context)
+        }
     }
 
     func flush(context: ChannelHandlerContext) {
         context.flush()
+    }
+}
+
+extension HTTPRequestPart {
+    fileprivate var isHead: Bool {
+        if case .head = self { true } else { false }
     }
 }
