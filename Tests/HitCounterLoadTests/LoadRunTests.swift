@@ -51,7 +51,8 @@ import TestSupport
         #expect(report.isAccounted)
         #expect((190...210).contains(report.requests), "\(report.requests)")
         #expect(report.successes == report.requests)
-        #expect((0.95...1.5).contains(report.elapsedSeconds), "\(report.elapsedSeconds)")
+        // Never ahead of its schedule; later only by what a slow machine (or a sanitizer) adds.
+        #expect((0.95...3).contains(report.elapsedSeconds), "\(report.elapsedSeconds)")
         #expect(report.mode == "open-loop" && report.targetRate == 200)
     }
 

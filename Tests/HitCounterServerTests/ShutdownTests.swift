@@ -18,7 +18,12 @@ import Testing
             var hit = HTTPClientRequest(url: "\(base)/hit?key=drain")
             hit.method = .POST
             let inFlight = Task { try await client.execute(hit, timeout: .seconds(10)) }
-            try await Task.sleep(for: .milliseconds(200))
+            // SIGTERM once the server holds the hit (its in-flight gauge says so), not after a guess
+            // that a slow run (a sanitizer's) outlasts.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try await Self.postsInFlight(base) < 1 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             server.process.signal(SIGTERM)
             try await Task.sleep(for: .milliseconds(200))
             #expect(try await !server.isListening(), "no new connections once SIGTERM has arrived")
@@ -33,6 +38,14 @@ import Testing
             // The acknowledged hit is in Redis.
             #expect(try redis.cli(["--scan", "--pattern", "hc:{drain}:s:*"]).isEmpty == false)
         }
+    }
+
+    /// The server's `POST` requests in flight, from its `/metrics`.
+    static func postsInFlight(_ base: String) async throws -> Double {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "\(base)/metrics"), timeout: .seconds(5))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        let line = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("http_server_active_requests{") && $0.contains("POST") }
+        return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
     }
 
     /// With a shutdown delay, readiness turns to 503 first while requests are still served.
