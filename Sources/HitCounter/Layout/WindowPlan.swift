@@ -3,7 +3,7 @@
 ///
 /// The window `[now - range + 1, now + 1)` is cut at minute and hour boundaries: whole hours come from
 /// the hour level, whole minutes at the ragged edges from the minute level, and the seconds left over
-/// from the second level. A full day costs at most 24 + 2 * 59 + 2 * 59 members in at most 7 bucket
+/// from the second level. A full day costs at most 24 + 2 * 59 + 2 * 59 units in at most 7 bucket
 /// keys, whatever the traffic.
 public struct WindowPlan: Sendable, Hashable {
     /// The units to read from one bucket key: the consecutive units from `first` to `last` (their
@@ -13,9 +13,6 @@ public struct WindowPlan: Sendable, Hashable {
         public let sliceStart: Int64
         public let first: Int64
         public let last: Int64
-
-        /// The units' starts, first to last.
-        public var members: [Int64] { Array(stride(from: self.first, through: self.last, by: Int(self.level.unit))) }
     }
 
     public let now: Int64

@@ -88,22 +88,6 @@ public final class RedisClient: Sendable {
         return slot.connected().flatMap { $0.send(commands) }
     }
 
-    /// Runs many calls of one script in one write, and decodes their replies in order. Calls that
-    /// Redis answers NOSCRIPT are sent again with EVAL.
-    func run<Call: RedisScriptCall>(_ calls: [Call]) async throws -> [Call.Reply] {
-        let tails = calls.map { Self.tail(keys: $0.keys, arguments: $0.arguments) }
-        var replies = try await self.send(tails.map { RedisCommand("EVALSHA", [RedisArgument(Call.script.sha1)] + $0) })
-        let missing = replies.indices.filter { if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false } }
-        if !missing.isEmpty {
-            let again = try await self.send(missing.map { RedisCommand("EVAL", [RedisArgument(Call.script.source)] + tails[$0]) })
-            for (index, reply) in zip(missing, again) { replies[index] = reply }
-        }
-        return try replies.map { reply in
-            if case .error(let message) = reply { throw RedisError.replyError(message) }
-            return try Call.decode(reply)
-        }
-    }
-
     private static func tail(keys: [[UInt8]], arguments: [RedisArgument]) -> [RedisArgument] {
         var tail: [RedisArgument] = [RedisArgument(keys.count)]
         tail.reserveCapacity(keys.count + arguments.count + 1)

@@ -39,14 +39,6 @@ struct RedisArgument: Sendable, ExpressibleByStringLiteral, ExpressibleByInteger
     init(stringLiteral value: String) { self.init(value) }
     init(integerLiteral value: Int) { self.init(value) }
 
-    /// The argument's bytes.
-    var bytes: [UInt8] {
-        switch self.value {
-        case .bytes(let bytes): bytes
-        case .string(let string): Array(string.utf8)
-        case .integer(let integer): Array(String(integer).utf8)
-        }
-    }
 
     fileprivate var encodedSizeEstimate: Int {
         switch self.value {

@@ -81,7 +81,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.queued.append(part)
             return
         }
-        self.take(part, context: context)
+        self.take(part, data, context: context)
     }
 
     /// Holds the connection's reads while requests wait their turn.
@@ -99,7 +99,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var forwarded = false
         while let part = self.queued.first, !(part.isHead && !self.slots.isEmpty) {
             self.queued.removeFirst()
-            forwarded = self.take(part, context: context) || forwarded
+            forwarded = self.take(part, nil, context: context) || forwarded
         }
         if forwarded { context.fireChannelReadComplete() }
         if self.queued.isEmpty, self.readPending {
@@ -108,10 +108,12 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Reads one part of the request whose turn it is; true when it went on to the router.
+    /// Reads one part of the request whose turn it is (`data`: the part as it arrived, if it did just
+    /// now); true when it went on to the router.
     @discardableResult
-    private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) -> Bool {
-        let data = self.wrapInboundOut(part)
+    private func take(_ part: HTTPRequestPart, _ data: NIOAny?, context: ChannelHandlerContext) -> Bool {
+        // Wrapped again only when it goes on and was queued: the hot routes' own parts go nowhere.
+        func forward() { context.fireChannelRead(data ?? self.wrapInboundOut(part)) }
         switch (part, self.reading) {
         case (.head(let request), _):
             if Self.mayBeHot(request) {
@@ -122,17 +124,17 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.body, .hot(let request, _)):
             // Said it had no body, sent one anyway: the router deals with it.
             self.toRouter(request, context: context)
-            context.fireChannelRead(data)
+            forward()
         case (.end, .hot(let request, let started)):
             self.reading = .idle
             if self.answer(request, started: started, context: context) { return false }
             self.toRouter(request, context: context)
-            context.fireChannelRead(data)
+            forward()
         case (.end, _):
             self.reading = .idle
-            context.fireChannelRead(data)
+            forward()
         case (.body, _):
-            context.fireChannelRead(data)
+            forward()
         }
         return true
     }
@@ -186,8 +188,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
             inFlight?.decrement()
             let answer = handler.answer(result, close: close)
             if let metrics = handler.service.metrics?.route(route.path, request.method, answer.head.status) {
-                metrics.requests.increment()
-                metrics.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - started)
+                metrics.record(since: started)
                 metrics.errors?.increment()
             }
             handler.complete(id, with: answer, context: context)

@@ -1,3 +1,4 @@
+import Dispatch
 import Hummingbird
 import Metrics
 import NIOConcurrencyHelpers
@@ -10,6 +11,12 @@ final class RequestMetrics: Sendable {
         let duration: Metrics.Timer
         /// Only for refusals: a counter made is a row in `/metrics`, and a success is no error.
         let errors: Counter?
+
+        /// Counts one answer, and its time since `start` (`DispatchTime` uptime nanoseconds).
+        func record(since start: UInt64) {
+            self.requests.increment()
+            self.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
+        }
     }
 
     private struct RouteID: Hashable {

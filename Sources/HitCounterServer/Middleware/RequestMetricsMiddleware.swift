@@ -25,14 +25,12 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             let response = try await next(request, context)
             let metrics = self.cache.route(context.endpointPath ?? "Unknown", request.method, response.status)
-            metrics.requests.increment()
-            metrics.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
+            metrics.record(since: start)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status ?? .internalServerError
             let metrics = self.cache.route(context.endpointPath ?? "NotFound", request.method, status)
-            metrics.requests.increment()
-            metrics.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
+            metrics.record(since: start)
             metrics.errors?.increment()
             throw error
         }
