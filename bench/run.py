@@ -157,6 +157,10 @@ class Bench:
             open_loops.append((rate, self.load(f"open-loop-{number}", port, "--connections", "32", "--rate", str(rate),
                                                "--mix", "hit=100", "--keys", "100")))
         hits_day_alone = self.load("hits-range-86400-alone", port, "--connections", "1", "--mix", "hits=100", "--range", "86400")
+        # The live view's reads, one at a time, on the Redis every round above filled: an hour in which
+        # one key took most hits, 100 keys the open loop's and 10,000 keys a few each.
+        series_alone = self.load("series-3600-alone", port, "--connections", "1", "--mix", "series=100", "--range", "3600")
+        top_alone = self.load("top-3600-alone", port, "--connections", "1", "--mix", "top=100", "--range", "3600")
 
         print("memory", flush=True)
         million = 1_000_000 if not args.quick else 100_000
@@ -188,6 +192,9 @@ class Bench:
                      None if target is None else ratio(name) >= target and clean(name))
         p99_day = hits_day_alone["latency_ms"]["p99"]
         self.row("GET /hits?range=86400 p99, no other load", p99_day, "ms", target="< 5", passed=p99_day < 5 and hits_day_alone["errors"] == 0)
+        for figure, report in [("GET /series?range=3600&step=60", series_alone), ("GET /top?range=3600", top_alone)]:
+            p99 = report["latency_ms"]["p99"]
+            self.row(f"{figure} p99, no other load", p99, "ms", target="< 5", passed=p99 < 5 and report["errors"] == 0)
         p99_open = statistics.median(report["latency_ms"]["p99"] for _, report in open_loops)
         rates = "/".join(str(rate) for rate, _ in open_loops)
         achieved = statistics.median(report["requests_per_second"] for _, report in open_loops)
@@ -238,11 +245,11 @@ class Bench:
         commands = []
         for t in range(start, start + 3600):
             # The keys and arguments HitScript passes (spelled by KeySchema), one call per second for
-            # all the counters: KEYS the minute's roll-up index, then per counter its three hit buckets;
+            # all the counters: KEYS the minute's roll-up index and top sets, then per counter its three hit buckets;
             # ARGV the driven second, its minute, max range, dedup period, number of counters, then per
             # counter its key, count, no ids, no callbacks. A drift makes the script refuse, and --pipe fail.
             minute, hour, day = t - t % 60, t - t % 3600, t - t % 86400
-            keys, counter_args = [f"hc:rollup:keys:{minute}"], []
+            keys, counter_args = [f"hc:rollup:keys:{minute}", f"hc:top:m:{minute}", f"hc:top:h:{hour}"], []
             for c in range(counters):
                 keys += [f"hc:{{bench-{c}}}:s:{minute}", f"hc:{{bench-{c}}}:m:{hour}", f"hc:{{bench-{c}}}:h:{day}"]
                 counter_args += [f"bench-{c}", "1", "0", "0"]

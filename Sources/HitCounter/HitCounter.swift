@@ -59,9 +59,7 @@ public struct HitCounter: Sendable {
     public func hits(key: CounterKey = .default, range: Int, unique: Bool = false, at second: Int64? = nil, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
         do {
             try key.validate(as: .key)
-            guard (1...self.maxRange).contains(range) else {
-                throw HitCounterError(.range, "range must be an integer from 1 to \(self.maxRange)")
-            }
+            try self.check(range: range)
             try Self.check(second: second)
         } catch {
             return eventLoop.makeFailedFuture(error)
@@ -69,9 +67,52 @@ public struct HitCounter: Sendable {
         return self.store.hits(key: key, range: range, unique: unique, at: second, on: eventLoop)
     }
 
+    /// The hits on `key` in several windows ending at the same second (for a live view: the last
+    /// second, minute and hour in one read).
+    public func counts(key: CounterKey = .default, ranges: [Int], unique: Bool = false, at second: Int64? = nil) async throws -> WindowCounts {
+        try key.validate(as: .key)
+        for range in ranges { try self.check(range: range) }
+        try Self.check(second: second)
+        return try await self.store.counts(key: key, ranges: ranges, unique: unique, at: second, on: currentEventLoop).get()
+    }
+
+    /// The hits on `key` over the last `range` seconds in steps of `step` seconds, aligned to multiples
+    /// of `step`, zero-filled; at most `SeriesPlan.maxPoints` steps.
+    public func series(key: CounterKey = .default, range: Int, step: Int, unique: Bool = false, at second: Int64? = nil) async throws -> HitSeries {
+        try key.validate(as: .key)
+        try self.check(range: range)
+        guard (1...self.maxRange).contains(step) else {
+            throw HitCounterError(.step, "step must be an integer from 1 to \(self.maxRange)")
+        }
+        guard SeriesPlan.points(range: range, step: step) <= SeriesPlan.maxPoints else {
+            throw HitCounterError(.step, "range / step must be at most \(SeriesPlan.maxPoints) points: use a step of at least \((range + SeriesPlan.maxPoints - 1) / SeriesPlan.maxPoints) for this range")
+        }
+        try Self.check(second: second)
+        return try await self.store.series(key: key, range: range, step: step, unique: unique, at: second, on: currentEventLoop).get()
+    }
+
+    /// The most keys one `top` call answers.
+    public static let topLimitBounds = 1...100
+
+    /// The `limit` counters with the most hits in the last `range` seconds, most first, with exact counts.
+    public func top(range: Int, limit: Int = 10, at second: Int64? = nil) async throws -> TopKeys {
+        try self.check(range: range)
+        guard Self.topLimitBounds.contains(limit) else {
+            throw HitCounterError(.limit, "limit must be an integer from \(Self.topLimitBounds.lowerBound) to \(Self.topLimitBounds.upperBound)")
+        }
+        try Self.check(second: second)
+        return try await self.store.top(range: range, limit: limit, at: second, on: currentEventLoop).get()
+    }
+
     /// Succeeds when the store can serve requests.
     public func ping() async throws {
         try await self.store.ping()
+    }
+
+    private func check(range: Int) throws(HitCounterError) {
+        guard (1...self.maxRange).contains(range) else {
+            throw HitCounterError(.range, "range must be an integer from 1 to \(self.maxRange)")
+        }
     }
 
     private static func check(second: Int64?) throws {

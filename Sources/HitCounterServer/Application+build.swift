@@ -73,10 +73,16 @@ func buildRouter(
     router.add(middleware: ErrorMiddleware(routes: routes))
     let hitRoutes = HitRoutes(counter: counter, bodyTimeout: settings.limits.requestTimeout, callbackURLs: Set(settings.rollups.callbackURLs))
     let healthRoutes = HealthRoutes(counter: counter, drain: drain)
+    let liveViewRoutes = LiveViewRoutes(counter: counter)
+    let streamRoute = StreamRoute(counter: counter, drain: drain, streams: OpenStreams(limit: settings.limits.maxStreams))
     for route in routes {
         switch route {
         case .hit: router.add(route, tokens: settings.tokens, use: hitRoutes.hit)
         case .hits: router.add(route, tokens: settings.tokens, use: hitRoutes.hits)
+        case .series: router.add(route, tokens: settings.tokens, use: liveViewRoutes.series)
+        case .top: router.add(route, tokens: settings.tokens, use: liveViewRoutes.top)
+        case .stream: router.add(route, tokens: settings.tokens, use: streamRoute.stream)
+        case .dashboard: router.add(route, tokens: settings.tokens, use: DashboardPage().page)
         case .healthz: router.add(route, tokens: settings.tokens, use: healthRoutes.healthy)
         case .readyz: router.add(route, tokens: settings.tokens, use: healthRoutes.ready)
         case .metrics: router.add(route, tokens: settings.tokens, use: MetricsRoutes(registry: metrics!).metrics)

@@ -19,6 +19,9 @@ import Testing
         let host = "Host: 127.0.0.1:8080\r\n"
         #expect(try self.request(["--mix", "hit=1"]) == "POST /hit?key=default&count=1 HTTP/1.1\r\n\(host)Content-Length: 0\r\n\r\n")
         #expect(try self.request(["--mix", "hits=1", "--range", "3600"]) == "GET /hits?key=default&range=3600 HTTP/1.1\r\n\(host)\r\n")
+        #expect(try self.request(["--mix", "series=1", "--range", "3600"]) == "GET /series?key=default&range=3600&step=60 HTTP/1.1\r\n\(host)\r\n")
+        #expect(try self.request(["--mix", "series=1", "--range", "604800"]) == "GET /series?key=default&range=604800&step=420 HTTP/1.1\r\n\(host)\r\n")
+        #expect(try self.request(["--mix", "top=1", "--range", "60"]) == "GET /top?range=60 HTTP/1.1\r\n\(host)\r\n")
         #expect(try self.request(["--mix", "healthz=1", "--url", "http://[::1]:81/v1"]) == "GET /v1/healthz HTTP/1.1\r\nHost: [::1]:81\r\n\r\n")
         #expect(try self.request(["--mix", "hit=1", "--count", "7", "--key-prefix", "a b/"]).hasPrefix("POST /hit?key=a%20b%2F0&count=7 "))
     }

@@ -26,14 +26,17 @@ import Testing
         var counted = 0
         for route in Route.allCases {
             let name = route.path.dropFirst()
-            for form in ["/\(name)", "/\(name)/", "//\(name)", "/\(name)//", "///\(name)/?key=forms"] {
+            // A query each route takes; a stream is open once its head is in, so it is not waited for.
+            let query = route == .top ? "range=60" : "key=forms"
+            let timeout: Duration = route == .stream ? .milliseconds(500) : .seconds(5)
+            for form in ["/\(name)", "/\(name)/", "//\(name)", "/\(name)//", "///\(name)/?\(query)"] {
                 for token in [nil, Self.read, Self.write] {
                     let allowed: Bool = switch route.access {
                     case nil: true
                     case .read: token != nil
                     case .write: token == Self.write
                     }
-                    let answer = try await rawExchange(port: server.port, Self.request(route.method.rawValue, form, token: token))
+                    let answer = try await rawExchange(port: server.port, Self.request(route.method.rawValue, form, token: token), timeout: timeout)
                     let status = answer.responses.first?.status
                     #expect(status == (allowed ? 200 : 401), "\(route.method) \(form) with \(token ?? "no token"): \(answer)")
                     if route == .hit && allowed { counted += 1 }
@@ -77,19 +80,22 @@ import Testing
         try await withRedisServer { redis in
             let server = try await ServerProcess(["--redis-url", redis.url])
             for route in Route.allCases {
+                let timeout: Duration = route == .stream ? .milliseconds(500) : .seconds(5)
                 let wrong = route.method == .get ? "POST" : "GET"
                 let refused = try #require(try await rawExchange(port: server.port, Self.request(wrong, route.path)).responses.first)
                 #expect(refused.status == 405)
                 let allowed = try #require(refused.header("allow")).components(separatedBy: ", ")
                 #expect(allowed == route.methods.map(\.rawValue))
                 for method in allowed {
-                    let answer = try #require(try await rawExchange(port: server.port, Self.request(method, route.path)).responses.first)
+                    let answer = try #require(try await rawExchange(port: server.port, Self.request(method, route.path), timeout: timeout).responses.first)
                     #expect(answer.status == 200, "\(method) \(route.path): \(answer)")
                     if method == "HEAD" {
-                        let get = try #require(try await rawExchange(port: server.port, Self.request("GET", route.path)).responses.first)
+                        let get = try #require(try await rawExchange(port: server.port, Self.request("GET", route.path), timeout: timeout).responses.first)
                         #expect(answer.body.isEmpty)
                         #expect(answer.header("content-type") == get.header("content-type"))
-                        if route != .metrics {
+                        // A metrics page's length changes between two requests; a stream has none (Hummingbird's
+                        // HEAD answer says 0).
+                        if route != .metrics && route != .stream {
                             #expect(answer.header("content-length") == get.header("content-length"), "\(route.path)")
                         }
                     }

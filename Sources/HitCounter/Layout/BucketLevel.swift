@@ -46,6 +46,23 @@ public enum BucketLevel: Int, Sendable, CaseIterable {
     /// The index of `second`'s unit in its slice.
     public func slot(_ second: Int64) -> Int { Int((self.unitStart(second) - self.sliceStart(second)) / self.unit) }
 
+    /// The sum of `count` counters of this level from the `first`-th in `bytes`, a bucket's string or a
+    /// `GETRANGE` of it (big-endian; the string may end early: the units after its last written one
+    /// are zero).
+    public func sum(_ bytes: [UInt8], first: Int = 0, count: Int = .max) -> Int64 {
+        let width = self.counterWidth
+        var total: Int64 = 0
+        var start = first * width
+        let end = count == .max ? bytes.count : min(bytes.count, (first + count) * width)
+        while start + width <= end {
+            var value: UInt64 = 0
+            for index in start..<(start + width) { value = value << 8 | UInt64(bytes[index]) }
+            total += width == 8 ? Int64(bitPattern: value) : Int64(value)
+            start += width
+        }
+        return total
+    }
+
     /// The next level up, whose unit is this level's span.
     var coarser: BucketLevel? { BucketLevel(rawValue: self.rawValue + 1) }
 

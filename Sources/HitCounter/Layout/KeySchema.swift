@@ -8,8 +8,8 @@
 /// - no key or id can spell another counter's name: the escaped key ends at the first `}`, and each
 ///   role after it starts with its own token (`s:`, `m:`, `h:`, `u:`, `id:`, `cb:`).
 ///
-/// The roll-up's keys live under `<prefix>:rollup:`, which no counter's name can start with (those
-/// start `<prefix>:{`).
+/// The roll-up's keys live under `<prefix>:rollup:` and the top sets under `<prefix>:top:`, which no
+/// counter's name can start with (those start `<prefix>:{`).
 public struct KeySchema: Sendable, Hashable {
     public let prefix: [UInt8]
 
@@ -49,6 +49,15 @@ public struct KeySchema: Sendable, Hashable {
 
     /// The counters hit in a minute, as a sorted set (all scores 0, so ordered by their bytes).
     public func rollupIndex(minute: Int64) -> [UInt8] { self.rollup("keys:\(minute)") }
+
+    // MARK: Top keys (docs/top-keys.md)
+
+    /// The hits of every counter hit in one minute or one hour (`level` is `.minutes` or `.hours`), as a
+    /// sorted set: member the counter's key, score its hits in that unit.
+    public func topKeys(_ level: BucketLevel, unitStart: Int64) -> [UInt8] {
+        precondition(level != .seconds, "top sets are kept per minute and per hour")
+        return self.prefix + Array(":top:\(level.token):\(unitStart)".utf8)
+    }
 
     private func rollup(_ name: String) -> [UInt8] {
         self.prefix + Array(":rollup:\(name)".utf8)

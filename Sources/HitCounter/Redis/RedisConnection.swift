@@ -16,6 +16,8 @@ final class RedisConnection: Sendable {
     /// Sends commands in one write; the future holds their replies in order. Error replies are values
     /// here, not failures: the caller decides what they mean.
     func send(_ commands: [RedisCommand]) -> EventLoopFuture<[RESPValue]> {
+        // No commands, no replies: no reply would ever complete the promise.
+        guard !commands.isEmpty else { return self.channel.eventLoop.makeSucceededFuture([]) }
         let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
         self.write(RedisRequest(commands, promise: promise))
         return promise.futureResult

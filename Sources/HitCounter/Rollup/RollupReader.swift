@@ -64,6 +64,6 @@ struct RollupReader: Sendable {
     /// A minute's counter, from its bucket's bytes (none: the minute counted nothing).
     private static func score(_ reply: RESPValue) throws -> Int64 {
         guard case .bulkString(let bytes) = reply else { throw RedisError.protocolError("GETRANGE answered \(reply)") }
-        return RedisHitStore.sum(bytes, width: BucketLevel.minutes.counterWidth)
+        return BucketLevel.minutes.sum(bytes)
     }
 }

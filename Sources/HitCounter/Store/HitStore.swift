@@ -24,6 +24,17 @@ public protocol HitStore: Sendable {
     /// ids counted on `key` in those seconds instead (exact: see docs/exactly-once.md).
     func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64>
 
+    /// The hits (or with `unique`, the distinct ids) on `key` in several windows ending at the same
+    /// second: each of `ranges`. One read, one clock.
+    func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts>
+
+    /// The window of `range` seconds in steps of `step` seconds (`SeriesPlan`), in one read at one
+    /// clock: its total is what `hits` answers for the same window.
+    func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries>
+
+    /// The `limit` counters with the most hits in the window of `range` seconds, with their exact counts.
+    func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys>
+
     /// Succeeds when the store can serve requests.
     func ping() async throws
 

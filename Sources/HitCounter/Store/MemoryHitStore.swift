@@ -44,6 +44,37 @@ public final class MemoryHitStore: HitStore {
         eventLoop.makeSucceededFuture(self.hits(key: key, range: range, unique: unique, at: second))
     }
 
+    public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
+        let now = second ?? Self.currentSecond()
+        let hits = self.state.withLockedValue { state in
+            let buckets = (unique ? state.ids : state.hits)[key]
+            return ranges.map { buckets?.sum(from: now - Int64($0) + 1, through: now) ?? 0 }
+        }
+        return eventLoop.makeSucceededFuture(WindowCounts(now: now, ranges: ranges, hits: hits))
+    }
+
+    public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
+        let now = second ?? Self.currentSecond()
+        let plan = SeriesPlan(now: now, range: range, step: step)
+        let points = self.state.withLockedValue { state in
+            let buckets = (unique ? state.ids : state.hits)[key]
+            return plan.steps.map { step in
+                let window = step.window
+                let hits = buckets?.sum(from: window.now - Int64(window.range) + 1, through: window.now) ?? 0
+                return HitSeries.Point(start: step.start, hits: hits, partial: step.partial)
+            }
+        }
+        return eventLoop.makeSucceededFuture(HitSeries(now: now, range: range, step: step, points: points))
+    }
+
+    public func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
+        let now = second ?? Self.currentSecond()
+        let counts = self.state.withLockedValue { state in
+            state.hits.mapValues { $0.sum(from: now - Int64(range) + 1, through: now) }
+        }
+        return eventLoop.makeSucceededFuture(TopKeys(now: now, range: range, entries: TopKeys.ranking(counts, limit: limit)))
+    }
+
     private func hit(key: CounterKey, count: Int, id: HitID?, at second: Int64?) -> HitReceipt {
         let wallClock = Self.currentSecond()
         let now = second ?? wallClock

@@ -39,4 +39,13 @@ final class RedisClock: Sendable {
     func observe(second: Int64, microseconds: Int64, sentAt: Int64) {
         self.offset.store(second * 1_000_000 + microseconds - sentAt, ordering: .relaxed)
     }
+
+    /// Learns from the reply of a `TIME` command sent at `sentAt`, and answers its second.
+    func observe(time reply: RESPValue, sentAt: Int64) throws -> Int64 {
+        guard case .array(let time) = reply, time.count == 2, let second = time[0].int64, let microseconds = time[1].int64 else {
+            throw RedisError.protocolError("TIME answered \(reply)")
+        }
+        self.observe(second: second, microseconds: microseconds, sentAt: sentAt)
+        return second
+    }
 }

@@ -6,9 +6,9 @@ import NIOPosix
 /// clock. See docs/data-model.md.
 ///
 /// A flight of hits is one atomic script call (`HitScript`, every key in `KEYS`); a read is one write
-/// of `TIME` and one `GETRANGE` per bucket key of the window (`WindowPlan`), summed here, with no script
-/// (a read-only script costs Redis more than the read). Both are one round trip, and every key is
-/// named by `KeySchema`.
+/// of `TIME` and one `GETRANGE` per bucket key of its windows (`RedisWindowReader`), with no script (a
+/// read-only script costs Redis more than the read). Both are one round trip, and every key is named by
+/// `KeySchema`. The top keys take one or two (`RedisTopReader`).
 public final class RedisHitStore: HitStore {
     public let maxRange: Int
     public let dedupPeriod: Int
@@ -16,7 +16,7 @@ public final class RedisHitStore: HitStore {
     public let client: RedisClient
     /// How every key is spelled.
     public let keys: KeySchema
-    private let clock: RedisClock
+    let clock: RedisClock
     private let batcher: HitBatcher
     private let health: RedisHealth
 
@@ -65,63 +65,37 @@ public final class RedisHitStore: HitStore {
     }
 
     public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
-        let read = self.read(self.keys.counter(key), series: unique ? .unique : .hits, range: range, now: second ?? self.clock.second(),
-            driven: second != nil, on: eventLoop)
+        self.read(key, unique: unique, at: second, on: eventLoop) { now in [WindowPlan(now: now, range: range)] }.map { $0.hits[0] }
+    }
+
+    public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
+        self.read(key, unique: unique, at: second, on: eventLoop) { now in ranges.map { WindowPlan(now: now, range: $0) } }
+            .map { WindowCounts(now: $0.now, ranges: ranges, hits: $0.hits) }
+    }
+
+    public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
+        self.read(key, unique: unique, at: second, on: eventLoop) { now in SeriesPlan(now: now, range: range, step: step).steps.map(\.window) }
+            .map { read in
+                let steps = SeriesPlan(now: read.now, range: range, step: step).steps
+                let points = zip(steps, read.hits).map { HitSeries.Point(start: $0.start, hits: $1, partial: $0.partial) }
+                return HitSeries(now: read.now, range: range, step: step, points: points)
+            }
+    }
+
+    public func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
+        let reader = RedisTopReader(client: self.client, keys: self.keys, clock: self.clock)
+        let read = reader.top(range: range, limit: limit, now: second ?? self.clock.second(), driven: second != nil, on: eventLoop)
         return self.health.observe(read).hop(to: eventLoop)
     }
 
-    /// One window read, planned for `now`, and planned again if Redis is in another second (a driven
-    /// `now`, from a test, is taken as it is).
+    /// One read of windows of `key` that all end at the same second, planned for Redis's clock (or the
+    /// driven `second`): one round trip, whatever the number of windows.
     private func read(
-        _ counterKeys: CounterKeys, series: CounterKeys.Series, range: Int, now: Int64, driven: Bool, on eventLoop: any EventLoop, attempt: Int = 1
-    ) -> EventLoopFuture<Int64> {
-        let plan = WindowPlan(now: now, range: range)
-        var commands = [RedisCommand("TIME")]
-        for piece in plan.pieces {
-            let width = piece.level.counterWidth
-            let first = piece.level.slot(piece.first), last = piece.level.slot(piece.last)
-            commands.append(RedisCommand("GETRANGE", [
-                RedisArgument(bytes: counterKeys.bucket(series, piece.level, sliceStart: piece.sliceStart)), RedisArgument(first * width),
-                RedisArgument((last + 1) * width - 1),
-            ]))
-        }
-        // Not a transaction (Redis refuses to queue one when it is out of memory, and reads must go on):
-        // it needs none. The plan fixes which units are read, so a hit counted between TIME and a
-        // GETRANGE lands in a unit of the window only if it belongs there.
-        let sentAt = RedisClock.localMicroseconds()
-        return self.client.send(commands, on: eventLoop).flatMap { replies in
-            guard case .array(let time) = replies[0], time.count == 2, let second = time[0].int64, let microseconds = time[1].int64 else {
-                return eventLoop.makeFailedFuture(RedisError.protocolError("TIME answered \(replies[0])"))
-            }
-            self.clock.observe(second: second, microseconds: microseconds, sentAt: sentAt)
-            guard driven || second == now else {
-                guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
-                return self.read(counterKeys, series: series, range: range, now: self.clock.second(), driven: driven, on: eventLoop, attempt: attempt + 1)
-            }
-            var total: Int64 = 0
-            for (piece, reply) in zip(plan.pieces, replies.dropFirst()) {
-                if case .error(let message) = reply { return eventLoop.makeFailedFuture(RedisError.replyError(message)) }
-                guard case .bulkString(let bytes) = reply else {
-                    return eventLoop.makeFailedFuture(RedisError.protocolError("GETRANGE answered \(reply)"))
-                }
-                total += Self.sum(bytes, width: piece.level.counterWidth)
-            }
-            return eventLoop.makeSucceededFuture(total)
-        }
-    }
-
-    /// The sum of big-endian counters of `width` bytes (a bucket's string may end early: the units
-    /// after its last written one are zero).
-    static func sum(_ bytes: [UInt8], width: Int) -> Int64 {
-        var total: Int64 = 0
-        var start = 0
-        while start + width <= bytes.count {
-            var value: UInt64 = 0
-            for index in start..<(start + width) { value = value << 8 | UInt64(bytes[index]) }
-            total += width == 8 ? Int64(bitPattern: value) : Int64(value)
-            start += width
-        }
-        return total
+        _ key: CounterKey, unique: Bool, at second: Int64?, on eventLoop: any EventLoop, windows: @escaping @Sendable (Int64) -> [WindowPlan]
+    ) -> EventLoopFuture<(now: Int64, hits: [Int64])> {
+        let reader = RedisWindowReader(client: self.client, counterKeys: self.keys.counter(key), series: unique ? .unique : .hits, clock: self.clock)
+        let read = reader.read(now: second ?? self.clock.second(), driven: second != nil, windows: windows, on: eventLoop)
+        return self.health.observe(read).hop(to: eventLoop)
     }
 
     /// Succeeds when Redis would take a hit now: it answers, and would accept a write.

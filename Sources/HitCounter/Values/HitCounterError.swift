@@ -8,6 +8,8 @@ public struct HitCounterError: Error, Sendable, Hashable, CustomStringConvertibl
         case id
         case range
         case timestamp
+        case step
+        case limit
     }
 
     public let argument: Argument

@@ -4,6 +4,10 @@ enum Operation: String, CaseIterable, Sendable {
     case hit
     /// `GET /hits?key=K&range=R`
     case hits
+    /// `GET /series?key=K&range=R&step=S`: a minute a point (more when R is over a day: at most 1440 points).
+    case series
+    /// `GET /top?range=R`: the ten keys with the most hits.
+    case top
     /// `GET /healthz`: no counter work, so a run of these measures the HTTP ceiling.
     case healthz
     /// `GET /readyz`: also pings the store.
@@ -11,5 +15,5 @@ enum Operation: String, CaseIterable, Sendable {
 
     var method: String { self == .hit ? "POST" : "GET" }
     var path: String { "/" + self.rawValue }
-    var usesKey: Bool { self == .hit || self == .hits }
+    var usesKey: Bool { self == .hit || self == .hits || self == .series }
 }

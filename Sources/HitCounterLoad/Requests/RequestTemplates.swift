@@ -9,7 +9,7 @@ struct RequestTemplates {
     // ByteBuffers rather than byte arrays: appending one is a plain copy, with no generic sequence code.
     private struct Template {
         let head: ByteBuffer
-        /// One per `--range` for `hits`; one otherwise.
+        /// One per `--range` for `hits`, `series` and `top`; one otherwise.
         let tails: [ByteBuffer]
         let usesKey: Bool
     }
@@ -40,6 +40,14 @@ struct RequestTemplates {
                     tails: ranges.map { ByteBuffer(string: "&range=\($0)\(headers)\r\n") },
                     usesKey: true
                 )
+            case .series:
+                return Template(
+                    head: ByteBuffer(string: "GET \(path)?key="),
+                    tails: ranges.map { ByteBuffer(string: "&range=\($0)&step=\(max(60, ($0 + 1439) / 1440))\(headers)\r\n") },
+                    usesKey: true
+                )
+            case .top:
+                return Template(head: ByteBuffer(), tails: ranges.map { ByteBuffer(string: "GET \(path)?range=\($0)\(headers)\r\n") }, usesKey: false)
             case .healthz, .readyz:
                 return Template(head: ByteBuffer(string: "GET \(path)\(headers)\r\n"), tails: [ByteBuffer()], usesKey: false)
             }

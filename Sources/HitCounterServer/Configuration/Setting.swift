@@ -55,7 +55,7 @@ extension Setting {
     /// Every setting, in the order they are read (a later one may depend on an earlier one).
     static let all: [Setting] = [
         .hostname, .port, .store, .redisUrl, .redisPassword, .redisTimeout, .maxRange, .logLevel, .logFormat, .idleTimeout,
-        .requestTimeout, .maxConnections, .dedupPeriod, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
+        .requestTimeout, .maxConnections, .maxStreams, .dedupPeriod, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
         .serverName, .shutdownDelay, .writeToken, .writeTokenFile, .readToken, .readTokenFile,
     ]
 
@@ -130,6 +130,11 @@ extension Setting {
     static let maxConnections: Setting = Setting("maxConnections", "Open connections at most; more wait in the accept queue until one closes (default 1000).") { text, settings throws(SettingsError) in
         guard let value = Int(text), (1...1_000_000).contains(value) else { throw Setting.maxConnections.error("must be a number from 1 to 1000000") }
         settings.limits.maxConnections = value
+    }
+
+    static let maxStreams: Setting = Setting("maxStreams", "Open GET /stream connections at most; more are answered 503 (default 100).") { text, settings throws(SettingsError) in
+        guard let value = Int(text), (0...100_000).contains(value) else { throw Setting.maxStreams.error("must be a number from 0 to 100000") }
+        settings.limits.maxStreams = value
     }
 
     static let dedupPeriod: Setting = Setting("dedupPeriod", "Seconds a hit's id is remembered; at least the max range (default 86400, or the max range if longer).") { text, settings throws(SettingsError) in

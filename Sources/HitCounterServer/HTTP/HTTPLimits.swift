@@ -11,6 +11,8 @@ struct HTTPLimits: Sendable {
     var requestTimeout = Duration.seconds(10)
     /// Connections beyond this wait in the kernel's accept queue until one closes.
     var maxConnections = 1000
+    /// Open `GET /stream`s at most (each reads Redis once a second); more are answered 503.
+    var maxStreams = 100
 
     /// One header, the request line and all headers together, and the number of headers; more is a 431.
     static let maxHeaderFieldBytes = 8 * 1024

@@ -5,14 +5,10 @@ import Hummingbird
 /// (`{"key":"default","count":1}`); `JSONEncoder` would order them by its own rules.
 struct JSONObject: ResponseGenerator {
     /// The object's JSON, with its newline.
-    private(set) var text = "{"
+    private(set) var text: String
 
     init(_ fields: KeyValuePairs<String, JSONField>) {
-        for (index, (name, value)) in fields.enumerated() {
-            if index > 0 { self.text += "," }
-            self.text += JSONString.quoted(name) + ":" + value.text
-        }
-        self.text += "}\n"
+        self.text = JSONField.object(fields).text + "\n"
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -31,6 +27,19 @@ struct JSONField: ExpressibleByStringLiteral {
     static func string(_ value: String) -> JSONField { JSONField(text: JSONString.quoted(value)) }
     static func integer(_ value: some BinaryInteger) -> JSONField { JSONField(text: String(value)) }
     static func bool(_ value: Bool) -> JSONField { JSONField(text: value ? "true" : "false") }
+
+    static func array(_ elements: [JSONField]) -> JSONField {
+        JSONField(text: "[" + elements.map(\.text).joined(separator: ",") + "]")
+    }
+
+    static func object(_ fields: KeyValuePairs<String, JSONField>) -> JSONField {
+        var text = "{"
+        for (index, (name, value)) in fields.enumerated() {
+            if index > 0 { text += "," }
+            text += JSONString.quoted(name) + ":" + value.text
+        }
+        return JSONField(text: text + "}")
+    }
 
     private init(text: String) { self.text = text }
     init(stringLiteral value: String) { self = .string(value) }

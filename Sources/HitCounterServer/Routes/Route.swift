@@ -6,6 +6,10 @@ import Hummingbird
 enum Route: String, CaseIterable, Sendable {
     case hit = "/hit"
     case hits = "/hits"
+    case series = "/series"
+    case top = "/top"
+    case stream = "/stream"
+    case dashboard = "/"
     case healthz = "/healthz"
     case readyz = "/readyz"
     case metrics = "/metrics"
@@ -17,18 +21,19 @@ enum Route: String, CaseIterable, Sendable {
     var method: HTTPRequest.Method {
         switch self {
         case .hit: .post
-        case .hits, .healthz, .readyz, .metrics: .get
+        case .hits, .series, .top, .stream, .dashboard, .healthz, .readyz, .metrics: .get
         }
     }
 
     var methods: [HTTPRequest.Method] { self.method == .get ? [.get, .head] : [self.method] }
 
-    /// Who may call it when tokens are configured: probes and scrapers stay open.
+    /// Who may call it when tokens are configured: probes and scrapers stay open, and so does the
+    /// dashboard's page, which holds no data (it asks for the read token and sends it in a header).
     var access: AccessTokens.Access? {
         switch self {
         case .hit: .write
-        case .hits: .read
-        case .healthz, .readyz, .metrics: nil
+        case .hits, .series, .top, .stream: .read
+        case .dashboard, .healthz, .readyz, .metrics: nil
         }
     }
 
@@ -36,7 +41,7 @@ enum Route: String, CaseIterable, Sendable {
     /// skipped, so `/hit/` and `//hit` name `/hit`.
     init?(matching path: String) {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        guard segments.count == 1, let route = Route(rawValue: "/" + segments[0]) else { return nil }
+        guard segments.count <= 1, let route = Route(rawValue: "/" + (segments.first ?? "")) else { return nil }
         self = route
     }
 }

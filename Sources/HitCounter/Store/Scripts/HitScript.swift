@@ -9,7 +9,8 @@
 /// Per counter: an id counts only if `SET <id key> NX EX <dedup period>` succeeds (the check and the
 /// count are one atomic step); the hits add to the unit of each level (`BITFIELD ... INCRBY`), counted
 /// ids add 1 each to the unique series, a level's bucket gets its expiry when one of its units first
-/// counts, and the counter joins the minute's roll-up index with its first hits of the minute. If one
+/// counts, the counter joins the minute's roll-up index with its first hits of the minute, and its hits
+/// add to its score in the minute's and the hour's top sets (`GET /top`, docs/top-keys.md). If one
 /// of its writes fails (a key of another type, written by something else), that counter's writes are
 /// undone and it answers the error; the other counters of the call are not affected.
 ///
@@ -39,12 +40,13 @@ struct HitScript: RedisScriptCall {
     ///   - minute: the minute the keys are for.
     ///   - second: the second to count at, for tests that drive time; Redis's clock when nil.
     init(keys schema: KeySchema, counters: [Counter], minute: Int64, second: Int64?, maxRange: Int, dedupPeriod: Int) {
-        var keys: [[UInt8]] = [schema.rollupIndex(minute: minute)]
+        let hour = BucketLevel.minutes.sliceStart(minute)
+        var keys: [[UInt8]] = [schema.rollupIndex(minute: minute), schema.topKeys(.minutes, unitStart: minute), schema.topKeys(.hours, unitStart: hour)]
         var arguments: [RedisArgument] = [
             second.map { RedisArgument($0) } ?? "", RedisArgument(minute), RedisArgument(maxRange), RedisArgument(dedupPeriod),
             RedisArgument(counters.count),
         ]
-        keys.reserveCapacity(1 + 4 * counters.count)
+        keys.reserveCapacity(3 + 4 * counters.count)
         arguments.reserveCapacity(5 + 4 * counters.count)
         for counter in counters {
             let counterKeys = schema.counter(counter.key)
@@ -81,7 +83,7 @@ struct HitScript: RedisScriptCall {
         return Reply(second: second, microseconds: microseconds, counted: counted)
     }
 
-    /// KEYS: the minute's roll-up index, then per counter its hit buckets of the minute (second,
+    /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its hit buckets of the minute (second,
     /// minute and hour level), its unique buckets (when it has ids), its callbacks set (when it has
     /// callbacks) and one key per id. ARGV: the driven second or "", the minute the keys are for, the
     /// max range, the dedup period, the number of counters, then per counter its key (the index's
@@ -105,7 +107,7 @@ struct HitScript: RedisScriptCall {
           return redis.error_reply('ERR hit script: malformed arguments')
         end
         local firstKey, firstArg = {}, {}
-        local k, a = 2, 6
+        local k, a = 4, 6
         for c = 1, n do
           local count, ids, callbacks = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
           if not (count and ids and callbacks) then
@@ -138,7 +140,7 @@ struct HitScript: RedisScriptCall {
 
         -- What the counter being counted has written so far, for undoing it if a later write fails (a
         -- write fails only on a key of another type; redis.call raises, and the counter's pcall catches it).
-        local added, addedCount, setIDs, setCount, joinedIndex = {}, 0, {}, 0, false
+        local added, addedCount, setIDs, setCount, joinedIndex, toppedMinute = {}, 0, {}, 0, false, 0
         -- Adds `amount` to the unit of each level of the buckets from KEYS[first]; true when the minute's
         -- unit was new.
         local function add(first, amount)
@@ -190,6 +192,13 @@ struct HitScript: RedisScriptCall {
               redis.call('EXPIRE', set, dayPastMinute)
             end
           end
+          -- The top sets last: a counter's score is its hits in the minute (hour), and each set lives as long
+          -- as the buckets of its level.
+          redis.call('ZINCRBY', KEYS[2], amount, ARGV[a])
+          toppedMinute = amount
+          if newMinute then redis.call('EXPIRE', KEYS[2], expiries[1]) end
+          redis.call('ZINCRBY', KEYS[3], amount, ARGV[a])
+          if newMinute then redis.call('EXPIRE', KEYS[3], expiries[2]) end
           return flags
         end
         -- Nothing of a failed counter stays: its writes are undone, and a bucket that holds nothing but zeros
@@ -197,6 +206,9 @@ struct HitScript: RedisScriptCall {
         local function undo(c)
           local k, a = firstKey[c], firstArg[c]
           if joinedIndex then redis.call('ZREM', KEYS[1], ARGV[a]) end
+          if toppedMinute > 0 and tonumber(redis.call('ZINCRBY', KEYS[2], -toppedMinute, ARGV[a])) <= 0 then
+            redis.call('ZREM', KEYS[2], ARGV[a])
+          end
           for i = 1, addedCount do
             local key, level = KEYS[k + i - 1], (i - 1) % 3 + 1
             redis.call('BITFIELD', key, 'INCRBY', types[level], slots[level], -added[i])
@@ -207,7 +219,7 @@ struct HitScript: RedisScriptCall {
 
         local result = {1, now, tonumber(clock[2])}
         for c = 1, n do
-          addedCount, setCount, joinedIndex = 0, 0, false
+          addedCount, setCount, joinedIndex, toppedMinute = 0, 0, false, 0
           local ok, reply = pcall(count, c)
           if ok then
             result[c + 3] = reply

@@ -1,0 +1,96 @@
+import NIOCore
+
+/// Reads windows of one counter that end at the same second, in one round trip: `TIME`, then one
+/// `GETRANGE` per bucket key the windows' plans name (the units of several windows in one key are
+/// fetched together), summed here. See docs/data-model.md.
+///
+/// Not a transaction (Redis refuses to queue one when it is out of memory, and reads must go on): it
+/// needs none. The plans fix which units are read, so a hit counted between `TIME` and a `GETRANGE`
+/// lands in a unit of a window only if it belongs there.
+struct RedisWindowReader: Sendable {
+    let client: RedisClient
+    let counterKeys: CounterKeys
+    let series: CounterKeys.Series
+    let clock: RedisClock
+
+    /// The units fetched from one bucket key: its slots `first...last`.
+    private struct Fetch {
+        let level: BucketLevel
+        let sliceStart: Int64
+        var first: Int
+        var last: Int
+    }
+
+    private struct Bucket: Hashable {
+        let level: BucketLevel
+        let sliceStart: Int64
+    }
+
+    /// Reads the windows `windows(now)` plans, for `now`; planned again, with Redis's second, while Redis
+    /// is in another second (a driven `now`, from a test, is taken as it is). Answers each window's sum.
+    func read(
+        now: Int64, driven: Bool, windows: @escaping @Sendable (Int64) -> [WindowPlan], on eventLoop: any EventLoop, attempt: Int = 1
+    ) -> EventLoopFuture<(now: Int64, hits: [Int64])> {
+        let plans = windows(now)
+        let (fetches, fetchOf) = Self.fetches(plans)
+        var commands = [RedisCommand("TIME")]
+        commands.reserveCapacity(1 + fetches.count)
+        for fetch in fetches {
+            let width = fetch.level.counterWidth
+            commands.append(RedisCommand("GETRANGE", [
+                RedisArgument(bytes: self.counterKeys.bucket(self.series, fetch.level, sliceStart: fetch.sliceStart)),
+                RedisArgument(fetch.first * width), RedisArgument((fetch.last + 1) * width - 1),
+            ]))
+        }
+        let sentAt = RedisClock.localMicroseconds()
+        return self.client.send(commands, on: eventLoop).flatMap { replies in
+            let second: Int64
+            do {
+                second = try self.clock.observe(time: replies[0], sentAt: sentAt)
+            } catch {
+                return eventLoop.makeFailedFuture(error)
+            }
+            guard driven || second == now else {
+                guard attempt < RedisHitStore.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
+                return self.read(now: self.clock.second(), driven: driven, windows: windows, on: eventLoop, attempt: attempt + 1)
+            }
+            var fetched: [[UInt8]] = []
+            fetched.reserveCapacity(fetches.count)
+            for reply in replies.dropFirst() {
+                if case .error(let message) = reply { return eventLoop.makeFailedFuture(RedisError.replyError(message)) }
+                guard case .bulkString(let bytes) = reply else {
+                    return eventLoop.makeFailedFuture(RedisError.protocolError("GETRANGE answered \(reply)"))
+                }
+                fetched.append(bytes)
+            }
+            let hits = plans.map { plan in
+                plan.pieces.reduce(Int64(0)) { total, piece in
+                    let index = fetchOf[Bucket(level: piece.level, sliceStart: piece.sliceStart)]!
+                    let first = piece.level.slot(piece.first)
+                    return total + piece.level.sum(fetched[index], first: first - fetches[index].first, count: piece.level.slot(piece.last) - first + 1)
+                }
+            }
+            return eventLoop.makeSucceededFuture((now: now, hits: hits))
+        }
+    }
+
+    /// One fetch per bucket key the plans name, covering every unit they read from it.
+    private static func fetches(_ plans: [WindowPlan]) -> ([Fetch], [Bucket: Int]) {
+        var fetches: [Fetch] = []
+        var fetchOf: [Bucket: Int] = [:]
+        for plan in plans {
+            for piece in plan.pieces {
+                let bucket = Bucket(level: piece.level, sliceStart: piece.sliceStart)
+                let first = piece.level.slot(piece.first), last = piece.level.slot(piece.last)
+                if let index = fetchOf[bucket] {
+                    fetches[index].first = min(fetches[index].first, first)
+                    fetches[index].last = max(fetches[index].last, last)
+                } else {
+                    fetchOf[bucket] = fetches.count
+                    fetches.append(Fetch(level: piece.level, sliceStart: piece.sliceStart, first: first, last: last))
+                }
+            }
+        }
+        return (fetches, fetchOf)
+    }
+}
