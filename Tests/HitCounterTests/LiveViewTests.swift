@@ -154,6 +154,25 @@ import Testing
         }
     }
 
+    /// A top plan covers every second of the window exactly once (whole sets and cut minutes' pieces);
+    /// a live plan's whole sets may reach past `now` (no hit is there yet), never before the window.
+    @Test(arguments: [true, false])
+    func topPlansCoverTheWindowOnce(live: Bool) {
+        var random = Xoshiro(seed: (4, 4, 4, live ? 1 : 2))
+        for _ in 0..<300 {
+            let now = Self.now - Int64.random(in: 0..<86_400, using: &random)
+            let range = Int.random(in: 1...(2 * 86_400), using: &random)
+            let plan = TopPlan(WindowPlan(now: now, range: range), live: live)
+            let intervals = (plan.whole.map { (first: $0.unitStart, last: $0.unitStart + $0.level.unit - 1, whole: true) }
+                + plan.edges.map { (first: $0.first, last: $0.last, whole: false) }).sorted { $0.first < $1.first }
+            // Consecutive, without overlap, from the window's first second to its last (or, live, past it).
+            #expect(intervals.first?.first == now - Int64(range) + 1, "now \(now), range \(range)")
+            #expect(zip(intervals, intervals.dropFirst()).allSatisfy { $1.first == $0.last + 1 }, "now \(now), range \(range)")
+            let end = intervals.last?.last ?? 0
+            #expect(live ? end >= now && (end == now || intervals.last!.whole) : end == now, "now \(now), range \(range)")
+        }
+    }
+
     /// Hits go on while the series is read: each total lies between a `hits` read before it and one
     /// after it, and once the hits stop, the series, `hits` and what was sent all agree.
     @Test func aSeriesTotalIsAWindowReadWhileHitsGoOn() async throws {

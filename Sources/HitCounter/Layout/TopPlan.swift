@@ -17,13 +17,18 @@ struct TopPlan: Sendable {
     /// The window's seconds in each minute it cuts; the piece's `sliceStart` is the minute.
     let edges: [WindowPlan.Piece]
 
-    /// - Parameter live: `now` is Redis's current second, so the current minute's set holds no hit after
-    ///   it (but those counted while the read is in flight) and counts whole: with most recent hits in
-    ///   the current minute, cutting it would make nearly every counter a candidate.
+    /// - Parameter live: `now` is Redis's current second, so the current minute's and the current hour's
+    ///   sets hold no hit after it (but those counted while the read is in flight) and count whole: the
+    ///   current minute, because most recent hits are in it and cutting it would make nearly every
+    ///   counter a candidate; the current hour, when the window holds all of it so far, because it is
+    ///   one set instead of up to sixty.
     init(_ window: WindowPlan, live: Bool) {
         var whole: [Set] = []
         var edges: [WindowPlan.Piece] = []
-        for piece in window.pieces {
+        let hour = BucketLevel.hours.unitStart(window.now)
+        let wholeHour = live && window.now - Int64(window.range) + 1 <= hour && window.now + 1 - hour < BucketLevel.hours.unit
+        if wholeHour { whole.append(Set(level: .hours, unitStart: hour)) }
+        for piece in window.pieces where !(wholeHour && piece.first >= hour) {
             if piece.level == .seconds && live && piece.last == window.now && piece.first == piece.sliceStart {
                 whole.append(Set(level: .minutes, unitStart: piece.sliceStart))
             } else if piece.level == .seconds {
