@@ -32,7 +32,7 @@ struct RedisWindowReader: Sendable {
         now: Int64, driven: Bool, windows: @escaping @Sendable (Int64) -> [WindowPlan], on eventLoop: any EventLoop, attempt: Int = 1
     ) -> EventLoopFuture<(now: Int64, hits: [Int64])> {
         let plans = windows(now)
-        let (fetches, fetchOf) = Self.fetches(plans)
+        let (fetches, fetchOfPiece) = Self.fetches(plans)
         var commands = [RedisCommand("TIME")]
         commands.reserveCapacity(1 + fetches.count)
         for fetch in fetches {
@@ -63,9 +63,9 @@ struct RedisWindowReader: Sendable {
                 }
                 fetched.append(bytes)
             }
-            let hits = plans.map { plan in
-                plan.pieces.reduce(Int64(0)) { total, piece in
-                    let index = fetchOf[Bucket(level: piece.level, sliceStart: piece.sliceStart)]!
+            let hits = zip(plans, fetchOfPiece).map { plan, fetchOf in
+                zip(plan.pieces, fetchOf).reduce(Int64(0)) { total, next in
+                    let (piece, index) = next
                     let first = piece.level.slot(piece.first)
                     return total + piece.level.sum(fetched[index], first: first - fetches[index].first, count: piece.level.slot(piece.last) - first + 1)
                 }
@@ -74,23 +74,31 @@ struct RedisWindowReader: Sendable {
         }
     }
 
-    /// One fetch per bucket key the plans name, covering every unit they read from it.
-    private static func fetches(_ plans: [WindowPlan]) -> ([Fetch], [Bucket: Int]) {
+    /// One fetch per bucket key the plans name, covering every unit they read from it, and for each
+    /// plan's pieces the fetch that holds them.
+    private static func fetches(_ plans: [WindowPlan]) -> ([Fetch], [[Int]]) {
+        // One window (`GET /hits`, the hot read): its pieces are in different bucket keys already.
+        if plans.count == 1 {
+            let pieces = plans[0].pieces
+            let fetches = pieces.map { Fetch(level: $0.level, sliceStart: $0.sliceStart, first: $0.level.slot($0.first), last: $0.level.slot($0.last)) }
+            return (fetches, [Array(pieces.indices)])
+        }
         var fetches: [Fetch] = []
         var fetchOf: [Bucket: Int] = [:]
-        for plan in plans {
-            for piece in plan.pieces {
+        let indexes = plans.map { plan in
+            plan.pieces.map { piece in
                 let bucket = Bucket(level: piece.level, sliceStart: piece.sliceStart)
                 let first = piece.level.slot(piece.first), last = piece.level.slot(piece.last)
                 if let index = fetchOf[bucket] {
                     fetches[index].first = min(fetches[index].first, first)
                     fetches[index].last = max(fetches[index].last, last)
-                } else {
-                    fetchOf[bucket] = fetches.count
-                    fetches.append(Fetch(level: piece.level, sliceStart: piece.sliceStart, first: first, last: last))
+                    return index
                 }
+                fetchOf[bucket] = fetches.count
+                fetches.append(Fetch(level: piece.level, sliceStart: piece.sliceStart, first: first, last: last))
+                return fetches.count - 1
             }
         }
-        return (fetches, fetchOf)
+        return (fetches, indexes)
     }
 }
