@@ -42,6 +42,9 @@ enum HitCounterServer {
         var metadata: Logger.Metadata = ["store": "\(settings.store.rawValue)", "max_range": "\(settings.maxRange)"]
         if settings.store == .redis { metadata["redis.address"] = "\(settings.redis)" }
         logger.info("starting", metadata: metadata)
+        if settings.store == .redis, settings.redis.tls?.verifiesCertificate == false {
+            logger.warning("TLS to Redis does NOT verify Redis's certificate (--redis-tls-insecure): anyone on the path can read and change what is sent")
+        }
         do {
             let service = try buildApplication(settings, metrics: MetricsRoutes.bootstrap(), logger: logger)
             try await ServiceGroup(

@@ -29,6 +29,10 @@ import Testing
             (["--port"], "--port needs a value; see --help"),
             (["9000"], "unexpected argument 9000; see --help"),
             (["--write-token", "secret-secret-secret"], "--write-token is read from HITCOUNTER_WRITE_TOKEN only, so it never shows in ps"),
+            (["--redis-tls-ca", "/etc/hostname"], "--redis-tls-ca / HITCOUNTER_REDIS_TLS_CA needs a rediss:// Redis URL (--redis-url / HITCOUNTER_REDIS_URL)"),
+            (["--redis-url", "rediss://cache.example", "--redis-tls-ca", "/nonexistent/ca.crt"], "--redis-tls-ca / HITCOUNTER_REDIS_TLS_CA names a file that cannot be read"),
+            (["--redis-url", "rediss://cache.example", "--redis-tls-cert", "/etc/hostname"], "--redis-tls-cert / HITCOUNTER_REDIS_TLS_CERT needs --redis-tls-key / HITCOUNTER_REDIS_TLS_KEY too"),
+            (["--redis-url", "rediss://cache.example", "--redis-tls-insecure", "yes"], "--redis-tls-insecure / HITCOUNTER_REDIS_TLS_INSECURE must be true or false"),
         ] {
             let result = try await self.run(arguments)
             #expect(result.code == 1, "\(arguments)")

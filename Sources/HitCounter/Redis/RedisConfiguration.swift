@@ -2,7 +2,8 @@ import NIOCore
 
 /// Where Redis is and how to talk to it.
 ///
-/// Built from `redis://[[user]:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`.
+/// Built from `redis://[[user]:password@]host[:port][/db]` (`rediss://` for TLS) or
+/// `unix:///path/to/socket[?db=N]`.
 public struct RedisConfiguration: Sendable, Equatable {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
@@ -13,6 +14,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var username: String?
     public var password: String?
     public var database: Int
+    /// TLS settings: set by a `rediss://` URL; nil for plain TCP and unix sockets.
+    public var tls: RedisTLS?
     /// How long a connection attempt (TCP connect plus AUTH and SELECT) may take.
     public var connectTimeout: TimeAmount
     /// How long a command may wait for its reply, counted from the moment it was queued.
@@ -51,8 +54,11 @@ public struct RedisConfiguration: Sendable, Equatable {
             try self.parseUnix(url.dropFirst("unix://".count))
         } else if url.hasPrefix("redis://") {
             try self.parseTCP(url.dropFirst("redis://".count))
+        } else if url.hasPrefix("rediss://") {
+            try self.parseTCP(url.dropFirst("rediss://".count))
+            self.tls = RedisTLS()
         } else {
-            throw RedisConfigurationError("must start with redis:// or unix://")
+            throw RedisConfigurationError("must start with redis://, rediss:// (TLS) or unix://")
         }
     }
 
@@ -139,7 +145,7 @@ extension RedisConfiguration: CustomStringConvertible {
         switch self.address {
         case .tcp(let host, let port):
             let shownHost = host.contains(":") ? "[\(host)]" : host
-            return "redis://\(auth)\(shownHost):\(port)/\(self.database)"
+            return "\(self.tls == nil ? "redis" : "rediss")://\(auth)\(shownHost):\(port)/\(self.database)"
         case .unixSocket(let path):
             return "unix://\(path)?db=\(self.database)\(auth.isEmpty ? "" : "&password=***")"
         }

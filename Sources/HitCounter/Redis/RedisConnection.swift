@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import NIOPosix
 
 /// One socket to Redis, owned by SwiftNIO: never a blocking call on any thread.
@@ -43,13 +44,31 @@ final class RedisConnection: Sendable {
         self.channel.close(promise: nil)
     }
 
-    /// Connects, then authenticates and selects the database, in one round trip.
+    /// Connects (with TLS for `rediss://`, its files read now, off the event loop), then authenticates
+    /// and selects the database, in one round trip.
     static func connect(to configuration: RedisConfiguration, on eventLoop: any EventLoop, backlog: RedisBacklog) -> EventLoopFuture<RedisConnection> {
+        guard let tls = configuration.tls, case .tcp(let host, _) = configuration.address else {
+            return Self.connect(to: configuration, tls: nil, on: eventLoop, backlog: backlog)
+        }
+        let diagnosis = TLSDiagnosis()
+        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { try tls.makeContext() }.flatMap { context in
+            Self.connect(to: configuration, tls: (context, host, diagnosis), on: eventLoop, backlog: backlog)
+        }.flatMapErrorThrowing { error in
+            guard let reason = diagnosis.text else { throw error }
+            throw RedisError.connectionFailed("\(error): \(reason)")
+        }
+    }
+
+    private static func connect(
+        to configuration: RedisConfiguration, tls: (context: NIOSSLContext, host: String, diagnosis: TLSDiagnosis)?, on eventLoop: any EventLoop,
+        backlog: RedisBacklog
+    ) -> EventLoopFuture<RedisConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try RedisTLS.handler(tls.context, host: tls.host, diagnosis: tls.diagnosis)) }
                     try channel.pipeline.syncOperations.addHandler(
                         RedisChannelHandler(
                             commandTimeout: configuration.connectTimeout,

@@ -51,6 +51,9 @@ struct ServerSettings: Sendable {
         guard self.dedupPeriod >= self.maxRange else {
             throw Setting.dedupPeriod.error("must be at least the max range (\(self.maxRange) s), so the ids counted in a window are distinct")
         }
+        if let tls = self.redis.tls, tls.certificateFile != nil, tls.keyFile == nil {
+            throw Setting.redisTlsCert.error("needs --redis-tls-key / HITCOUNTER_REDIS_TLS_KEY too")
+        }
         if self.store == .memory, self.rollups.kafkaBrokers != nil || !self.rollups.callbackURLs.isEmpty {
             throw Setting.store.error("must be redis for roll-ups to Kafka or callbacks: their state lives in Redis")
         }

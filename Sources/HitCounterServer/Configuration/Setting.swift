@@ -54,7 +54,7 @@ struct Setting: Sendable, Hashable {
 extension Setting {
     /// Every setting, in the order they are read (a later one may depend on an earlier one).
     static let all: [Setting] = [
-        .hostname, .port, .store, .redisUrl, .redisPassword, .redisTimeout, .maxRange, .logLevel, .logFormat, .idleTimeout,
+        .hostname, .port, .store, .redisUrl, .redisPassword, .redisTimeout, .redisTlsCa, .redisTlsCert, .redisTlsKey, .redisTlsInsecure, .maxRange, .logLevel, .logFormat, .idleTimeout,
         .requestTimeout, .maxConnections, .maxStreams, .dedupPeriod, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
         .serverName, .shutdownDelay, .writeToken, .writeTokenFile, .readToken, .readTokenFile,
     ]
@@ -78,7 +78,7 @@ extension Setting {
     }
 
     static let redisUrl: Setting = Setting(
-        "redisUrl", "redis://[[user]:password@]host[:port][/db] or unix:///path?db=N (default redis://127.0.0.1:6379)."
+        "redisUrl", "redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or unix:///path?db=N (default redis://127.0.0.1:6379)."
     ) { text, settings throws(SettingsError) in
         do {
             settings.redis = try RedisConfiguration(url: text)
@@ -97,6 +97,30 @@ extension Setting {
         }
         settings.redis.commandTimeout = .nanoseconds(Int64(seconds * 1_000_000_000))
         settings.redis.connectTimeout = settings.redis.commandTimeout
+    }
+
+    static let redisTlsCa: Setting = Setting("redisTlsCa", "PEM file of the CA that signed Redis's certificate, instead of the system's (rediss:// only; default none).") { text, settings throws(SettingsError) in
+        let path = try Setting.redisTlsCa.readable(text)
+        settings.redis.tls = try Setting.redisTlsCa.tls(settings) { $0.caFile = path }
+    }
+
+    static let redisTlsCert: Setting = Setting("redisTlsCert", "PEM file of a client certificate for mutual TLS, with --redis-tls-key (default none).") { text, settings throws(SettingsError) in
+        let path = try Setting.redisTlsCert.readable(text)
+        settings.redis.tls = try Setting.redisTlsCert.tls(settings) { $0.certificateFile = path }
+    }
+
+    static let redisTlsKey: Setting = Setting("redisTlsKey", "PEM file of the client certificate's key (default none).") { text, settings throws(SettingsError) in
+        guard settings.redis.tls?.certificateFile != nil else { throw Setting.redisTlsKey.error("needs --redis-tls-cert too") }
+        let path = try Setting.redisTlsKey.readable(text)
+        settings.redis.tls = try Setting.redisTlsKey.tls(settings) { $0.keyFile = path }
+    }
+
+    static let redisTlsInsecure: Setting = Setting("redisTlsInsecure", "true: do not verify Redis's certificate at all (logged as a warning; default false).") { text, settings throws(SettingsError) in
+        switch text.lowercased() {
+        case "true": settings.redis.tls = try Setting.redisTlsInsecure.tls(settings) { $0.verifiesCertificate = false }
+        case "false": break
+        default: throw Setting.redisTlsInsecure.error("must be true or false")
+        }
     }
 
     static let maxRange: Setting = Setting("maxRange", "The longest window, in seconds, up to a year; buckets expire after it (default 86400).") { text, settings throws(SettingsError) in
@@ -212,6 +236,19 @@ extension Setting {
 }
 
 extension Setting {
+    /// The Redis TLS settings changed by `change`; refused unless the URL is `rediss://`.
+    func tls(_ settings: ServerSettings, _ change: (inout RedisTLS) -> Void) throws(SettingsError) -> RedisTLS {
+        guard var tls = settings.redis.tls else { throw self.error("needs a rediss:// Redis URL (--redis-url / HITCOUNTER_REDIS_URL)") }
+        change(&tls)
+        return tls
+    }
+
+    /// A path to a file this process can read (read again at every connection, so a rotated file counts).
+    func readable(_ path: String) throws(SettingsError) -> String {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw self.error("names a file that cannot be read") }
+        return path
+    }
+
     /// A number of seconds within `bounds`, such as `0.5`.
     func seconds(_ text: String, in bounds: ClosedRange<Double>) throws(SettingsError) -> Duration {
         guard let seconds = Double(text), bounds.contains(seconds) else {

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""What TLS to Redis costs: the same release server twice on one private Redis, once over plain TCP
+and once over TLS (rediss://, a private CA made with openssl), the same loads in interleaved rounds.
+
+    bench/tls              (builds release binaries; 3 rounds of 10 s per load)
+    bench/tls --quick      (1 round of 3 s)
+
+Prints, and writes to bench/results/<date>-tls.md, each load's median requests per second over plain
+TCP and over TLS, and the median of the per-round ratios. Traffic goes to 127.0.0.1 only.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
+
+LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
+         ("GET /hits?range=60", ["--mix", "hits=100", "--range", "60"])]
+
+
+def certificates(folder):
+    """A private CA and Redis's certificate for 127.0.0.1."""
+    def openssl(*arguments):
+        subprocess.run(["openssl", *arguments], cwd=folder, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=bench CA",
+            "-keyout", "ca.key", "-out", "ca.crt")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=redis", "-keyout", "redis.key",
+            "-out", "redis.csr")
+    with open(os.path.join(folder, "san.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "redis.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "san.cnf",
+            "-out", "redis.crt")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rounds, duration = (1, "3s") if args.quick else (3, "10s")
+    server_binary, loader = build("HitCounterServer"), build("hitcounter-load")
+    work = tempfile.mkdtemp(prefix="hitcounter-tls-bench-")
+    certificates(work)
+    processes = []
+    try:
+        port, tls_port = free_port(), free_port()
+        processes.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                           "--dir", work, "--tls-port", str(tls_port), "--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key",
+                                           "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"],
+                                          cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis")
+        servers = {}
+        for name, url, extra in [("plain", f"redis://127.0.0.1:{port}", []),
+                                 ("tls", f"rediss://127.0.0.1:{tls_port}", ["--redis-tls-ca", os.path.join(work, "ca.crt")])]:
+            http = free_port()
+            processes.append(subprocess.Popen([server_binary, "--port", str(http), "--redis-url", url, "--log-level", "warning", *extra]))
+            wait_for(lambda: http_ok(http, "/readyz"), f"the {name} server")
+            servers[name] = http
+        results = {(load, name): [] for load, _ in LOADS for name in servers}
+        for number in range(1, rounds + 1):
+            print(f"round {number} of {rounds}", flush=True)
+            for load, options in LOADS:
+                for name, http in servers.items():
+                    out = os.path.join(work, "report.json")
+                    subprocess.run([loader, "--url", f"http://127.0.0.1:{http}", "--quiet", "--json", out, "--connections", "32",
+                                    "--duration", duration, *options], check=True, stdout=subprocess.DEVNULL)
+                    with open(out) as f:
+                        report = json.load(f)
+                    assert report["errors"] == 0, f"{load} over {name}: {report['errors']} errors"
+                    results[(load, name)].append(report["requests_per_second"])
+                    print(f"  {load} over {name}: {report['requests_per_second']:.0f} req/s", flush=True)
+        lines = ["| load | plain TCP | TLS | TLS / plain (median of rounds) |", "| --- | ---: | ---: | ---: |"]
+        for load, _ in LOADS:
+            plain, tls = results[(load, "plain")], results[(load, "tls")]
+            ratio = statistics.median(t / p for p, t in zip(plain, tls))
+            lines.append(f"| {load} | {statistics.median(plain):.0f} | {statistics.median(tls):.0f} | {ratio:.2f} |")
+        commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).strip()
+        text = f"TLS to Redis, {rounds} interleaved rounds of {duration} per load, 32 connections, commit {commit}\n\n" + "\n".join(lines) + "\n"
+        print(text)
+        if not args.quick:
+            path = os.path.join(ROOT, "bench", "results", f"{datetime.date.today().isoformat()}-tls.md")
+            with open(path, "w") as f:
+                f.write(text)
+            print(f"written to {path}")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
