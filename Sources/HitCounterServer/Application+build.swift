@@ -43,7 +43,7 @@ func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRe
         configuration: .init(
             address: .hostname(settings.hostname, port: settings.port),
             serverName: "HitCounter",
-            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)
+            availableConnectionsDelegate: MeasuredConnections(limits.maxConnections, logger: logger)
         ),
         // Services stop in reverse order: the HTTP server finishes its requests first, then the roll-ups
         // stop (releasing their lock), then the store closes.

@@ -21,8 +21,8 @@ import Testing
             #expect(response.headers.first(name: "content-type")?.hasPrefix("text/plain; version=0.0.4") == true)
             let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
             let lines = Set(text.split(whereSeparator: \.isNewline).map(String.init))
-            #expect(lines.contains(#"hb_requests{http_route="/hit",http_request_method="POST",http_response_status_code="200"} 3"#))
-            #expect(lines.contains(#"hb_requests{http_route="/hits",http_request_method="GET",http_response_status_code="400"} 1"#))
+            #expect(lines.contains(#"hb_requests_total{http_route="/hit",http_request_method="POST",http_response_status_code="200"} 3"#))
+            #expect(lines.contains(#"hb_requests_total{http_route="/hits",http_request_method="GET",http_response_status_code="400"} 1"#))
             #expect(lines.contains(#"http_server_request_duration_count{http_route="/hit",http_request_method="POST",http_response_status_code="200"} 3"#))
             // Refused requests are timed too, not only counted.
             #expect(lines.contains(#"http_server_request_duration_count{http_route="/hits",http_request_method="GET",http_response_status_code="400"} 1"#))

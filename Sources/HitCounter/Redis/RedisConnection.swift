@@ -55,7 +55,8 @@ final class RedisConnection: Sendable {
             Self.connect(to: configuration, tls: (context, host, diagnosis), on: eventLoop, backlog: backlog)
         }.flatMapErrorThrowing { error in
             guard let reason = diagnosis.text else { throw error }
-            throw RedisError.connectionFailed("\(error): \(reason)")
+            let cause = (error as? RedisError)?.message ?? "\(error)"
+            throw RedisError.connectionFailed("\(cause): \(reason)")
         }
     }
 

@@ -106,9 +106,11 @@ public final class RollupEmitter: Sendable {
         while true {
             guard let claim = try await self.claim() else {
                 self.leader.record(0)
+                for sink in self.sinks { Self.lag(sink.name).record(0) }
                 return delivered
             }
             self.leader.record(1)
+            for (sink, cursor) in zip(self.sinks, claim.cursors) { Self.lag(sink.name).record(max(0, claim.now - (cursor.minute + 60))) }
             // The sink furthest behind whose minute has closed, and is not waiting to retry.
             let due = zip(self.sinks, claim.cursors).filter { sink, cursor in
                 cursor.minute + 60 + self.configuration.delay <= claim.now && self.mayTry(sink.name)
@@ -140,6 +142,11 @@ public final class RollupEmitter: Sendable {
                 delivered += 1
             }
         }
+    }
+
+    /// Seconds since the oldest minute `sink` is owed closed: what an alert on falling behind watches.
+    private static func lag(_ sink: String) -> Gauge {
+        Gauge(label: "hitcounter_rollup_lag_seconds", dimensions: [("sink", sink)])
     }
 
     /// Releases the lock if this replica holds it.

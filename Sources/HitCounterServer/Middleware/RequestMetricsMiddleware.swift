@@ -4,8 +4,8 @@ import Metrics
 import NIOConcurrencyHelpers
 
 /// Requests by route, method and status, their durations and the requests in flight, under the names and
-/// labels of Hummingbird's `MetricsMiddleware` (`hb_requests`, `http_server_request_duration`,
-/// `http_server_active_requests`, `hb_request_errors`).
+/// labels of Hummingbird's `MetricsMiddleware` (`hb_requests_total`, `http_server_request_duration`,
+/// `http_server_active_requests`, `hb_request_errors_total`).
 ///
 /// Hummingbird's middleware records after the body is written, by wrapping every body in a closure.
 /// That takes the response off Hummingbird's fast path, which writes a one-buffer response (all of

@@ -17,17 +17,9 @@ struct MetricsRoutes: Sendable {
     /// Bootstraps swift-metrics with Prometheus, once per process, and returns the registry to expose.
     static func bootstrap() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Hummingbird names its metrics with dots (hb.requests); Prometheus names take [a-zA-Z0-9_:].
-        factory.nameAndLabelSanitizer = { name, labels in
-            (Self.sanitized(name), labels.map { (Self.sanitized($0.0), $0.1) })
-        }
+        var factory = DescribedMetricsFactory(registry: registry)
         factory.valueHistogramBuckets["hitcounter_redis_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
         MetricsSystem.bootstrap(factory)
         return registry
-    }
-
-    private static func sanitized(_ name: String) -> String {
-        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
     }
 }
