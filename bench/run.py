@@ -246,14 +246,14 @@ class Bench:
         for t in range(start, start + 3600):
             # The keys and arguments HitScript passes (spelled by KeySchema), one call per second for
             # all the counters: KEYS the minute's roll-up index and top sets, then per counter its three hit buckets;
-            # ARGV the driven second, its minute, max range, dedup period, number of counters, then per
+            # ARGV the driven second, its minute, max range, dedup period, number of counters, top sets on, then per
             # counter its key, count, no ids, no callbacks. A drift makes the script refuse, and --pipe fail.
             minute, hour, day = t - t % 60, t - t % 3600, t - t % 86400
             keys, counter_args = [f"hc:rollup:keys:{minute}", f"hc:top:m:{minute}", f"hc:top:h:{hour}"], []
             for c in range(counters):
                 keys += [f"hc:{{bench-{c}}}:s:{minute}", f"hc:{{bench-{c}}}:m:{hour}", f"hc:{{bench-{c}}}:h:{day}"]
                 counter_args += [f"bench-{c}", "1", "0", "0"]
-            args = ["EVALSHA", sha, str(len(keys)), *keys, str(t), str(minute), "86400", "86400", str(counters), *counter_args]
+            args = ["EVALSHA", sha, str(len(keys)), *keys, str(t), str(minute), "86400", "86400", str(counters), "1", *counter_args]
             commands.append(f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args))
         subprocess.run(cli + ["--pipe"], input="".join(commands), text=True, check=True, capture_output=True)
         self.raw["redis_keys_per_counter"] = int(run(cli + ["DBSIZE"]).strip()) / counters

@@ -101,7 +101,13 @@ public struct HitCounter: Sendable {
             throw HitCounterError(.limit, "limit must be an integer from \(Self.topLimitBounds.lowerBound) to \(Self.topLimitBounds.upperBound)")
         }
         try Self.check(second: second)
+        guard self.store.keepsTopKeys else { throw TopKeysOff() }
         return try await self.store.top(range: range, limit: limit, at: second, on: currentEventLoop).get()
+    }
+
+    /// `top` on a store told not to keep top keys.
+    public struct TopKeysOff: Error, CustomStringConvertible {
+        public var description: String { "top keys are off on this service (--top-keys false)" }
     }
 
     /// Succeeds when the store can serve requests.

@@ -15,7 +15,9 @@ func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRe
     var rollups: RollupService?
     switch settings.store {
     case .redis:
-        let redis = RedisHitStore(configuration: settings.redis, maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod, logger: logger)
+        let redis = RedisHitStore(
+            configuration: settings.redis, maxRange: settings.maxRange, dedupPeriod: settings.dedupPeriod, keepsTopKeys: settings.topKeys, logger: logger
+        )
         rollups = try RollupService.make(settings, keys: redis.keys, logger: logger)
         store = redis
     case .memory:

@@ -74,6 +74,19 @@ import Testing
         }
     }
 
+    @Test func topIsNotFoundWhenTopKeysAreOff() async throws {
+        try await withRedisServer { redis in
+            try await testApplication(redis: redis.configuration) { $0.topKeys = false }.test(.router) { client in
+                try await client.execute(uri: "/hit?key=home", method: .post) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/top", method: .get) { response in
+                    #expect(response.status == .notFound)
+                    #expect(response.text == #"{"error":{"message":"top keys are off on this service (--top-keys false)"}}"# + "\n")
+                }
+                try await client.execute(uri: "/series?key=home&range=60&step=60", method: .get) { #expect($0.status == .ok) }
+            }
+        }
+    }
+
     /// The events of a stream, from what a raw connection received.
     static func events(_ text: String) throws -> [[String: Any]] {
         try text.components(separatedBy: "\n\n").filter { $0.hasPrefix("event: hits\n") || $0.contains("\nevent: hits\n") }.map { block in

@@ -173,6 +173,22 @@ import Testing
         }
     }
 
+    /// Told not to keep top keys, a store writes no top set (two commands fewer per counter), counts as
+    /// before, and `top` says it is off rather than answering nothing.
+    @Test func aStoreWithoutTopKeysWritesNoTopSets() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration, keepsTopKeys: false)
+            defer { store.shutdown() }
+            let counter = HitCounter(store: store)
+            try await counter.hit(key: "quiet", count: 2, at: Self.now)
+            #expect(try await counter.hits(key: "quiet", range: 60, at: Self.now) == 2)
+            #expect(try redis.cli(["KEYS", "hc:top:*"]).isEmpty)
+            // Three buckets and the roll-up index.
+            #expect(try redis.cli(["DBSIZE"]) == "4")
+            await #expect(throws: HitCounter.TopKeysOff.self) { try await counter.top(range: 60) }
+        }
+    }
+
     /// Hits go on while the series is read: each total lies between a `hits` read before it and one
     /// after it, and once the hits stop, the series, `hits` and what was sent all agree.
     @Test func aSeriesTotalIsAWindowReadWhileHitsGoOn() async throws {

@@ -32,6 +32,9 @@ public protocol HitStore: Sendable {
     /// clock: its total is what `hits` answers for the same window.
     func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries>
 
+    /// Whether the store keeps what `top` reads (a Redis store can be told not to, to save work per hit).
+    var keepsTopKeys: Bool { get }
+
     /// The `limit` counters with the most hits in the window of `range` seconds, with their exact counts.
     func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys>
 

@@ -13,6 +13,8 @@ import Darwin
 public final class MemoryHitStore: HitStore {
     public let maxRange: Int
     public let dedupPeriod: Int
+    /// Always: it sums every counter when asked.
+    public var keepsTopKeys: Bool { true }
     private let state = NIOLockedValueBox(State())
     private let writes = Atomic<Int>(0)
 

@@ -12,6 +12,9 @@ import NIOPosix
 public final class RedisHitStore: HitStore {
     public let maxRange: Int
     public let dedupPeriod: Int
+    /// Whether hits add to the top sets that `top` reads (docs/top-keys.md); off saves two commands per
+    /// counter per call, and `top` then fails.
+    public let keepsTopKeys: Bool
     /// The connections to Redis, one per event loop (the service's roll-ups have a client of their own).
     public let client: RedisClient
     /// How every key is spelled.
@@ -31,30 +34,34 @@ public final class RedisHitStore: HitStore {
         maxRange: Int = 86_400,
         dedupPeriod: Int = 86_400,
         keyPrefix: String = "hc",
+        keepsTopKeys: Bool = true,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "hitcounter.redis")
     ) {
         self.init(
             client: RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger),
-            maxRange: maxRange, dedupPeriod: dedupPeriod, keys: KeySchema(prefix: keyPrefix), logger: logger
+            maxRange: maxRange, dedupPeriod: dedupPeriod, keys: KeySchema(prefix: keyPrefix), keepsTopKeys: keepsTopKeys, logger: logger
         )
     }
 
-    public convenience init(client: RedisClient, maxRange: Int = 86_400, dedupPeriod: Int = 86_400, keys: KeySchema = KeySchema(), logger: Logger) {
-        self.init(client: client, maxRange: maxRange, dedupPeriod: dedupPeriod, keys: keys, clock: RedisClock(), logger: logger)
+    public convenience init(
+        client: RedisClient, maxRange: Int = 86_400, dedupPeriod: Int = 86_400, keys: KeySchema = KeySchema(), keepsTopKeys: Bool = true, logger: Logger
+    ) {
+        self.init(client: client, maxRange: maxRange, dedupPeriod: dedupPeriod, keys: keys, clock: RedisClock(), keepsTopKeys: keepsTopKeys, logger: logger)
     }
 
-    init(client: RedisClient, maxRange: Int, dedupPeriod: Int, keys: KeySchema, clock: RedisClock, logger: Logger) {
+    init(client: RedisClient, maxRange: Int, dedupPeriod: Int, keys: KeySchema, clock: RedisClock, keepsTopKeys: Bool = true, logger: Logger) {
         precondition(maxRange >= 1, "maxRange must be at least one second")
         precondition(dedupPeriod >= 1, "dedupPeriod must be at least one second")
         self.clock = clock
         self.maxRange = maxRange
         self.dedupPeriod = dedupPeriod
+        self.keepsTopKeys = keepsTopKeys
         self.client = client
         self.keys = keys
         self.health = RedisHealth(logger: logger)
         self.batcher = HitBatcher(eventLoops: client.eventLoops) { flight, eventLoop in
-            Self.send(flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod)
+            Self.send(flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: keepsTopKeys)
         }
     }
 
@@ -112,7 +119,7 @@ public final class RedisHitStore: HitStore {
     /// Redis is in another minute. Answers each counter's outcome, in order.
     private static func send(
         _ flight: [(HitBatcher.Target, HitBatcher.Batch)], on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
-        maxRange: Int, dedupPeriod: Int
+        maxRange: Int, dedupPeriod: Int, topKeys: Bool
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
         var groups: [Int64?: [Int]] = [:]
         var seconds: [Int64?] = []
@@ -126,7 +133,10 @@ public final class RedisHitStore: HitStore {
                 let (target, batch) = flight[index]
                 return HitScript.Counter(key: target.key, count: batch.count, ids: batch.ids, callbacks: batch.callbacks)
             }
-            return Self.count(counters, second: second, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod)
+            return Self.count(
+                counters, second: second, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
+                topKeys: topKeys
+            )
                 .map { outcomes in zip(members, outcomes).map { $0 } }
         }
         return EventLoopFuture.whenAllSucceed(calls, on: eventLoop).map { results in
@@ -138,11 +148,12 @@ public final class RedisHitStore: HitStore {
 
     private static func count(
         _ counters: [HitScript.Counter], second: Int64?, on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
-        maxRange: Int, dedupPeriod: Int, attempt: Int = 1
+        maxRange: Int, dedupPeriod: Int, topKeys: Bool, attempt: Int = 1
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
         let planned = second ?? clock.second()
         let call = HitScript(
-            keys: keys, counters: counters, minute: BucketLevel.minutes.unitStart(planned), second: second, maxRange: maxRange, dedupPeriod: dedupPeriod
+            keys: keys, counters: counters, minute: BucketLevel.minutes.unitStart(planned), second: second, maxRange: maxRange, dedupPeriod: dedupPeriod,
+            topKeys: topKeys
         )
         let sentAt = RedisClock.localMicroseconds()
         return client.run(call, on: eventLoop).flatMap { reply in
@@ -151,7 +162,7 @@ public final class RedisHitStore: HitStore {
                 guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
                 return Self.count(
                     counters, second: second, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
-                    attempt: attempt + 1
+                    topKeys: topKeys, attempt: attempt + 1
                 )
             }
             guard counted.count == counters.count else { return eventLoop.makeFailedFuture(HitScript.unexpected(.integer(Int64(counted.count)))) }

@@ -31,6 +31,8 @@ struct ServerSettings: Sendable {
     /// How long a hit's id is remembered, in seconds; at least `maxRange` (its default when that is
     /// longer than a day), so the ids counted in any window are distinct.
     var dedupPeriod = 86_400
+    /// Whether hits add to the top sets `GET /top` reads (docs/top-keys.md).
+    var topKeys = true
     /// Where each closed minute's roll-up events go (Redis store only).
     var rollups = RollupSettings()
     /// Between SIGTERM and closing the listener, `/readyz` answers 503 and requests are still served.

@@ -55,7 +55,7 @@ extension Setting {
     /// Every setting, in the order they are read (a later one may depend on an earlier one).
     static let all: [Setting] = [
         .hostname, .port, .store, .redisUrl, .redisPassword, .redisTimeout, .redisTlsCa, .redisTlsCert, .redisTlsKey, .redisTlsInsecure, .maxRange, .logLevel, .logFormat, .idleTimeout,
-        .requestTimeout, .maxConnections, .maxStreams, .dedupPeriod, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
+        .requestTimeout, .maxConnections, .maxStreams, .dedupPeriod, .topKeys, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
         .serverName, .shutdownDelay, .writeToken, .writeTokenFile, .readToken, .readTokenFile,
     ]
 
@@ -154,6 +154,14 @@ extension Setting {
     static let maxConnections: Setting = Setting("maxConnections", "Open connections at most; more wait in the accept queue until one closes (default 1000).") { text, settings throws(SettingsError) in
         guard let value = Int(text), (1...1_000_000).contains(value) else { throw Setting.maxConnections.error("must be a number from 1 to 1000000") }
         settings.limits.maxConnections = value
+    }
+
+    static let topKeys: Setting = Setting("topKeys", "Keep per-minute and per-hour top sets for GET /top: true or false (false saves two Redis commands per counter per call; default true).") { text, settings throws(SettingsError) in
+        switch text.lowercased() {
+        case "true": settings.topKeys = true
+        case "false": settings.topKeys = false
+        default: throw Setting.topKeys.error("must be true or false")
+        }
     }
 
     static let maxStreams: Setting = Setting("maxStreams", "Open GET /stream connections at most; more are answered 503 (default 100).") { text, settings throws(SettingsError) in

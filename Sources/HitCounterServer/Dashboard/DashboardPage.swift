@@ -141,8 +141,11 @@ struct DashboardPage: Sendable {
           if (!response.ok) {
             let message = response.statusText;
             try { message = (await response.json()).error.message; } catch (e) {}
-            status(message, true);
-            throw new Error(message);
+            const error = new Error(message);
+            error.status = response.status;
+            // A service without top keys (--top-keys false) says so in the list, not in the status line.
+            if (response.status !== 404) status(message, true);
+            throw error;
           }
           return response;
         }
@@ -301,11 +304,19 @@ struct DashboardPage: Sendable {
           start();
         });
 
+        function topFailed(error) {
+          if (error.status !== 404) return;
+          const item = document.createElement("li");
+          item.className = "empty";
+          item.textContent = error.message;
+          $("top").replaceChildren(item);
+        }
+
         function start() {
-          loadTop().catch(() => {});
+          loadTop().catch(topFailed);
           select(state.key);
         }
-        setInterval(() => loadTop().catch(() => {}), 3000);
+        setInterval(() => loadTop().catch(topFailed), 3000);
         setInterval(() => loadDay().catch(() => {}), 10000);
         start();
         </script>

@@ -29,7 +29,8 @@ struct RequestError: HTTPResponseError {
 
     /// What an error of the counter or its store answers: 503 with Retry-After while the store is
     /// unavailable (its message is for logs, not clients), 400 for a refused argument (its message
-    /// names the argument: `count must be an integer from 1 to 10000`), 500 for anything else, logged.
+    /// names the argument: `count must be an integer from 1 to 10000`), 404 for top keys a service does
+    /// not keep, 500 for anything else, logged.
     static func answering(_ error: any Error, logger: Logger) -> RequestError {
         switch error {
         case let error as any StoreError where error.isRetriable:
@@ -37,6 +38,8 @@ struct RequestError: HTTPResponseError {
             return .storeUnavailable("the store is unavailable or too slow; try again shortly")
         case let error as HitCounterError:
             return RequestError(.badRequest, error.message)
+        case let error as HitCounter.TopKeysOff:
+            return RequestError(.notFound, error.description)
         default:
             logger.error("request failed", metadata: ["error": "\(error)"])
             return RequestError(.internalServerError, "internal error")

@@ -39,15 +39,16 @@ struct HitScript: RedisScriptCall {
     /// - Parameters:
     ///   - minute: the minute the keys are for.
     ///   - second: the second to count at, for tests that drive time; Redis's clock when nil.
-    init(keys schema: KeySchema, counters: [Counter], minute: Int64, second: Int64?, maxRange: Int, dedupPeriod: Int) {
+    ///   - topKeys: whether the hits add to the top sets (`--top-keys`; off saves two commands per counter).
+    init(keys schema: KeySchema, counters: [Counter], minute: Int64, second: Int64?, maxRange: Int, dedupPeriod: Int, topKeys: Bool = true) {
         let hour = BucketLevel.minutes.sliceStart(minute)
         var keys: [[UInt8]] = [schema.rollupIndex(minute: minute), schema.topKeys(.minutes, unitStart: minute), schema.topKeys(.hours, unitStart: hour)]
         var arguments: [RedisArgument] = [
             second.map { RedisArgument($0) } ?? "", RedisArgument(minute), RedisArgument(maxRange), RedisArgument(dedupPeriod),
-            RedisArgument(counters.count),
+            RedisArgument(counters.count), RedisArgument(topKeys ? 1 : 0),
         ]
         keys.reserveCapacity(3 + 4 * counters.count)
-        arguments.reserveCapacity(5 + 4 * counters.count)
+        arguments.reserveCapacity(6 + 4 * counters.count)
         for counter in counters {
             let counterKeys = schema.counter(counter.key)
             for series in counter.ids.isEmpty ? [CounterKeys.Series.hits] : [.hits, .unique] {
@@ -86,7 +87,7 @@ struct HitScript: RedisScriptCall {
     /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its hit buckets of the minute (second,
     /// minute and hour level), its unique buckets (when it has ids), its callbacks set (when it has
     /// callbacks) and one key per id. ARGV: the driven second or "", the minute the keys are for, the
-    /// max range, the dedup period, the number of counters, then per counter its key (the index's
+    /// max range, the dedup period, the number of counters, 1 to write the top sets (else 0), then per counter its key (the index's
     /// member), its count of hits without an id, its number of ids and of callbacks, the callbacks and
     /// the count of each id.
     ///
@@ -107,7 +108,8 @@ struct HitScript: RedisScriptCall {
           return redis.error_reply('ERR hit script: malformed arguments')
         end
         local firstKey, firstArg = {}, {}
-        local k, a = 4, 6
+        local top = ARGV[6] == '1'
+        local k, a = 4, 7
         for c = 1, n do
           local count, ids, callbacks = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
           if not (count and ids and callbacks) then
@@ -194,11 +196,13 @@ struct HitScript: RedisScriptCall {
           end
           -- The top sets last: a counter's score is its hits in the minute (hour), and each set lives as long
           -- as the buckets of its level.
-          redis.call('ZINCRBY', KEYS[2], amount, ARGV[a])
-          toppedMinute = amount
-          if newMinute then redis.call('EXPIRE', KEYS[2], expiries[1]) end
-          redis.call('ZINCRBY', KEYS[3], amount, ARGV[a])
-          if newMinute then redis.call('EXPIRE', KEYS[3], expiries[2]) end
+          if top then
+            redis.call('ZINCRBY', KEYS[2], amount, ARGV[a])
+            toppedMinute = amount
+            if newMinute then redis.call('EXPIRE', KEYS[2], expiries[1]) end
+            redis.call('ZINCRBY', KEYS[3], amount, ARGV[a])
+            if newMinute then redis.call('EXPIRE', KEYS[3], expiries[2]) end
+          end
           return flags
         end
         -- Nothing of a failed counter stays: its writes are undone, and a bucket that holds nothing but zeros
