@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import NIOCore
 import Synchronization
 
 /// This replica's estimate of Redis's clock, so that a call can name the buckets of the second Redis
@@ -47,5 +48,31 @@ final class RedisClock: Sendable {
         }
         self.observe(second: second, microseconds: microseconds, sentAt: sentAt)
         return second
+    }
+}
+
+extension RedisClock {
+    /// Sends `commands` behind a `TIME`, planned for `now`. When Redis is in that second (or `now` is
+    /// driven, by a test), `read` gets the replies after `TIME`; otherwise the call is planned again with
+    /// Redis's second (`replan(second, attempt)`), at most `RedisHitStore.maxReplans` attempts in all.
+    func read<Result: Sendable>(
+        _ commands: [RedisCommand], planned now: Int64, driven: Bool, attempt: Int, client: RedisClient, on eventLoop: any EventLoop,
+        replan: @escaping @Sendable (_ now: Int64, _ attempt: Int) -> EventLoopFuture<Result>,
+        read: @escaping @Sendable (ArraySlice<RESPValue>) -> EventLoopFuture<Result>
+    ) -> EventLoopFuture<Result> {
+        let sentAt = Self.localMicroseconds()
+        return client.send([RedisCommand("TIME")] + commands, on: eventLoop).flatMap { replies in
+            let second: Int64
+            do {
+                second = try self.observe(time: replies[0], sentAt: sentAt)
+            } catch {
+                return eventLoop.makeFailedFuture(error)
+            }
+            guard driven || second == now else {
+                guard attempt < RedisHitStore.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
+                return replan(self.second(), attempt + 1)
+            }
+            return read(replies.dropFirst())
+        }
     }
 }

@@ -30,21 +30,13 @@ struct RedisTopReader: Sendable {
         let plan = TopPlan(WindowPlan(now: now, range: range), live: !driven)
         let sets = plan.whole.map { self.keys.topKeys($0.level, unitStart: $0.unitStart) } + plan.edges.map { self.keys.topKeys(.minutes, unitStart: $0.sliceStart) }
         let depth = max(Self.firstDepth, 2 * limit)
-        let sentAt = RedisClock.localMicroseconds()
-        return self.client.send([RedisCommand("TIME")] + Self.reads(sets, from: 0, depth: depth), on: eventLoop).flatMap { replies in
-            let second: Int64
-            do {
-                second = try self.clock.observe(time: replies[0], sentAt: sentAt)
-            } catch {
-                return eventLoop.makeFailedFuture(error)
-            }
-            guard driven || second == now else {
-                guard attempt < RedisHitStore.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
-                return self.top(range: range, limit: limit, now: self.clock.second(), driven: driven, on: eventLoop, attempt: attempt + 1)
-            }
+        return self.clock.read(
+            Self.reads(sets, from: 0, depth: depth), planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop,
+            replan: { now, attempt in self.top(range: range, limit: limit, now: now, driven: driven, on: eventLoop, attempt: attempt) }
+        ) { replies in
             var search = Search(plan: plan, sets: sets, limit: limit)
             do {
-                try search.read(Array(replies.dropFirst()), asked: depth)
+                try search.read(Array(replies), asked: depth)
             } catch {
                 return eventLoop.makeFailedFuture(error)
             }

@@ -33,8 +33,8 @@ struct RedisWindowReader: Sendable {
     ) -> EventLoopFuture<(now: Int64, hits: [Int64])> {
         let plans = windows(now)
         let (fetches, fetchOfPiece) = Self.fetches(plans)
-        var commands = [RedisCommand("TIME")]
-        commands.reserveCapacity(1 + fetches.count)
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(fetches.count)
         for fetch in fetches {
             let width = fetch.level.counterWidth
             commands.append(RedisCommand("GETRANGE", [
@@ -42,21 +42,13 @@ struct RedisWindowReader: Sendable {
                 RedisArgument(fetch.first * width), RedisArgument((fetch.last + 1) * width - 1),
             ]))
         }
-        let sentAt = RedisClock.localMicroseconds()
-        return self.client.send(commands, on: eventLoop).flatMap { replies in
-            let second: Int64
-            do {
-                second = try self.clock.observe(time: replies[0], sentAt: sentAt)
-            } catch {
-                return eventLoop.makeFailedFuture(error)
-            }
-            guard driven || second == now else {
-                guard attempt < RedisHitStore.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
-                return self.read(now: self.clock.second(), driven: driven, windows: windows, on: eventLoop, attempt: attempt + 1)
-            }
+        return self.clock.read(
+            commands, planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop,
+            replan: { now, attempt in self.read(now: now, driven: driven, windows: windows, on: eventLoop, attempt: attempt) }
+        ) { replies in
             var fetched: [[UInt8]] = []
             fetched.reserveCapacity(fetches.count)
-            for reply in replies.dropFirst() {
+            for reply in replies {
                 if case .error(let message) = reply { return eventLoop.makeFailedFuture(RedisError.replyError(message)) }
                 guard case .bulkString(let bytes) = reply else {
                     return eventLoop.makeFailedFuture(RedisError.protocolError("GETRANGE answered \(reply)"))
