@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.2.0"),
+        // OTLP over HTTP only: the gRPC exporter would add gRPC's build to every build.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // hiredis: used only to format commands and parse replies; SwiftNIO owns the socket.
@@ -52,6 +55,8 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 // SHA1 names a Lua script for EVALSHA.
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Spans for calls and their Redis round trips, when the caller passes a tracer.
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .executableTarget(
@@ -74,6 +79,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                // Exports spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         .executableTarget(
@@ -94,7 +102,10 @@ let package = Package(
         ),
         .testTarget(
             name: "HitCounterTests",
-            dependencies: ["HitCounter", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: [
+                "HitCounter", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ]
         ),
         .testTarget(
             name: "HitCounterLoadTests",

@@ -10,14 +10,13 @@ TCP and over TLS, and the median of the per-round ratios. Traffic goes to 127.0.
 """
 import argparse
 import datetime
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import interleaved, table  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
@@ -61,26 +60,10 @@ def main():
             processes.append(subprocess.Popen([server_binary, "--port", str(http), "--redis-url", url, "--log-level", "warning", *extra]))
             wait_for(lambda: http_ok(http, "/readyz"), f"the {name} server")
             servers[name] = http
-        results = {(load, name): [] for load, _ in LOADS for name in servers}
-        for number in range(1, rounds + 1):
-            print(f"round {number} of {rounds}", flush=True)
-            for load, options in LOADS:
-                for name, http in servers.items():
-                    out = os.path.join(work, "report.json")
-                    subprocess.run([loader, "--url", f"http://127.0.0.1:{http}", "--quiet", "--json", out, "--connections", "32",
-                                    "--duration", duration, *options], check=True, stdout=subprocess.DEVNULL)
-                    with open(out) as f:
-                        report = json.load(f)
-                    assert report["errors"] == 0, f"{load} over {name}: {report['errors']} errors"
-                    results[(load, name)].append(report["requests_per_second"])
-                    print(f"  {load} over {name}: {report['requests_per_second']:.0f} req/s", flush=True)
-        lines = ["| load | plain TCP | TLS | TLS / plain (median of rounds) |", "| --- | ---: | ---: | ---: |"]
-        for load, _ in LOADS:
-            plain, tls = results[(load, "plain")], results[(load, "tls")]
-            ratio = statistics.median(t / p for p, t in zip(plain, tls))
-            lines.append(f"| {load} | {statistics.median(plain):.0f} | {statistics.median(tls):.0f} | {ratio:.2f} |")
+        results = interleaved(loader, servers, LOADS, rounds, duration, work)
+        text = table(results, LOADS, "plain", ["tls"])
         commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).strip()
-        text = f"TLS to Redis, {rounds} interleaved rounds of {duration} per load, 32 connections, commit {commit}\n\n" + "\n".join(lines) + "\n"
+        text = f"TLS to Redis, {rounds} interleaved rounds of {duration} per load, 32 connections, commit {commit}\n\n" + text + "\n"
         print(text)
         if not args.quick:
             path = os.path.join(ROOT, "bench", "results", f"{datetime.date.today().isoformat()}-tls.md")

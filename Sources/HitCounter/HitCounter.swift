@@ -1,20 +1,27 @@
 import NIOCore
+import Tracing
 
 /// The sliding-window hit counter: the library's front door.
 ///
 /// It checks every argument, then asks its store. One clock for all replicas: unless a caller passes
 /// a second explicitly (tests do, to drive time), the store's clock decides, and for Redis that is
 /// Redis's `TIME`, the same for every replica.
+///
+/// With a `tracer`, each call to the store is a span (`hit`, `hits`, ...), a child of the caller's
+/// `ServiceContext`, and each Redis round trip serving it is a child of that (docs/tracing.md).
+/// Without one, no span is made.
 public struct HitCounter: Sendable {
     public let store: any HitStore
+    public let tracer: (any Tracer)?
 
     /// Bounds for one call's count: enough for a client that counts a batch at once, small enough that
     /// a second's counter (32 bits) takes over 400,000 calls of the largest count on one key in one
     /// second before it saturates, and a minute's or an hour's (64 bits) never does.
     public static let countBounds = 1...10_000
 
-    public init(store: any HitStore) {
+    public init(store: any HitStore, tracer: (any Tracer)? = nil) {
         self.store = store
+        self.tracer = tracer
     }
 
     public var maxRange: Int { self.store.maxRange }
@@ -28,13 +35,15 @@ public struct HitCounter: Sendable {
     /// Adds `count` hits to `key`, once per `id` within the store's dedup period; `callback` names a
     /// destination for the minute's roll-up event of `key`.
     public func hit(key: CounterKey = .default, count: Int = 1, id: HitID?, callback: String? = nil, at second: Int64? = nil) async throws -> HitReceipt {
-        try await self.hit(key: key, count: count, id: id, callback: callback, at: second, on: currentEventLoop).get()
+        try await self.hit(key: key, count: count, id: id, callback: callback, at: second, on: currentEventLoop, context: .current).get()
     }
 
     /// The same, as a future completed on `eventLoop`: for a caller on that loop, no task and no change
-    /// of thread. A refused argument fails the future with `HitCounterError`.
+    /// of thread. A refused argument fails the future with `HitCounterError`. `context` holds the
+    /// caller's span, if any.
     public func hit(
-        key: CounterKey = .default, count: Int = 1, id: HitID?, callback: String? = nil, at second: Int64? = nil, on eventLoop: any EventLoop
+        key: CounterKey = .default, count: Int = 1, id: HitID?, callback: String? = nil, at second: Int64? = nil, on eventLoop: any EventLoop,
+        context: ServiceContext? = nil
     ) -> EventLoopFuture<HitReceipt> {
         do {
             try key.validate(as: .key)
@@ -46,17 +55,24 @@ public struct HitCounter: Sendable {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        return self.store.hit(key: key, count: count, id: id, callback: callback, at: second, on: eventLoop)
+        return self.traced("hit", context: context, {
+            $0["hitcounter.count"] = count
+            $0["hitcounter.id"] = id != nil
+        }) { trace in
+            self.store.hit(key: key, count: count, id: id, callback: callback, at: second, trace: trace, on: eventLoop)
+        }
     }
 
     /// The number of hits on `key` in the last `range` seconds, the current second included; with
     /// `unique`, the number of distinct ids counted on `key` in them.
     public func hits(key: CounterKey = .default, range: Int, unique: Bool = false, at second: Int64? = nil) async throws -> Int64 {
-        try await self.hits(key: key, range: range, unique: unique, at: second, on: currentEventLoop).get()
+        try await self.hits(key: key, range: range, unique: unique, at: second, on: currentEventLoop, context: .current).get()
     }
 
     /// The same, as a future completed on `eventLoop`.
-    public func hits(key: CounterKey = .default, range: Int, unique: Bool = false, at second: Int64? = nil, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+    public func hits(
+        key: CounterKey = .default, range: Int, unique: Bool = false, at second: Int64? = nil, on eventLoop: any EventLoop, context: ServiceContext? = nil
+    ) -> EventLoopFuture<Int64> {
         do {
             try key.validate(as: .key)
             try self.check(range: range)
@@ -64,7 +80,12 @@ public struct HitCounter: Sendable {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        return self.store.hits(key: key, range: range, unique: unique, at: second, on: eventLoop)
+        return self.traced("hits", context: context, {
+            $0["hitcounter.range"] = range
+            $0["hitcounter.unique"] = unique
+        }) { trace in
+            self.store.hits(key: key, range: range, unique: unique, at: second, trace: trace, on: eventLoop)
+        }
     }
 
     /// The hits on `key` in several windows ending at the same second (for a live view: the last
@@ -73,7 +94,12 @@ public struct HitCounter: Sendable {
         try key.validate(as: .key)
         for range in ranges { try self.check(range: range) }
         try Self.check(second: second)
-        return try await self.store.counts(key: key, ranges: ranges, unique: unique, at: second, on: currentEventLoop).get()
+        return try await self.traced("counts", context: .current, {
+            $0["hitcounter.ranges"] = ranges
+            $0["hitcounter.unique"] = unique
+        }) { trace in
+            self.store.counts(key: key, ranges: ranges, unique: unique, at: second, trace: trace, on: currentEventLoop)
+        }.get()
     }
 
     /// The hits on `key` over the last `range` seconds in steps of `step` seconds, aligned to multiples
@@ -88,7 +114,13 @@ public struct HitCounter: Sendable {
             throw HitCounterError(.step, "range / step must be at most \(SeriesPlan.maxPoints) points: use a step of at least \((range + SeriesPlan.maxPoints - 1) / SeriesPlan.maxPoints) for this range")
         }
         try Self.check(second: second)
-        return try await self.store.series(key: key, range: range, step: step, unique: unique, at: second, on: currentEventLoop).get()
+        return try await self.traced("series", context: .current, {
+            $0["hitcounter.range"] = range
+            $0["hitcounter.step"] = step
+            $0["hitcounter.unique"] = unique
+        }) { trace in
+            self.store.series(key: key, range: range, step: step, unique: unique, at: second, trace: trace, on: currentEventLoop)
+        }.get()
     }
 
     /// The most keys one `top` call answers.
@@ -102,7 +134,12 @@ public struct HitCounter: Sendable {
         }
         try Self.check(second: second)
         guard self.store.keepsTopKeys else { throw TopKeysOff() }
-        return try await self.store.top(range: range, limit: limit, at: second, on: currentEventLoop).get()
+        return try await self.traced("top", context: .current, {
+            $0["hitcounter.range"] = range
+            $0["hitcounter.limit"] = limit
+        }) { trace in
+            self.store.top(range: range, limit: limit, at: second, trace: trace, on: currentEventLoop)
+        }.get()
     }
 
     /// `top` on a store told not to keep top keys.
@@ -113,6 +150,18 @@ public struct HitCounter: Sendable {
     /// Succeeds when the store can serve requests.
     public func ping() async throws {
         try await self.store.ping()
+    }
+
+    /// `call` under a span named `name`, a child of `context`'s span, with the attributes `describe`
+    /// sets; with no tracer, `call` alone.
+    private func traced<Value>(
+        _ name: String, context: ServiceContext?, _ describe: (inout SpanAttributes) -> Void, _ call: (TraceParent?) -> EventLoopFuture<Value>
+    ) -> EventLoopFuture<Value> {
+        guard let tracer = self.tracer else { return call(nil) }
+        var attributes = SpanAttributes()
+        describe(&attributes)
+        let span = TraceParent(tracer: tracer, context: context ?? .topLevel).startChild(name, ofKind: .internal, attributes: attributes)
+        return call(TraceParent(tracer: tracer, context: span.context)).ending([span])
     }
 
     private func check(range: Int) throws(HitCounterError) {

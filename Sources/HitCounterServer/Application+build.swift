@@ -5,12 +5,15 @@ import Logging
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import Tracing
 
 /// The whole service, composed here and only here from its settings: the store, the roll-ups, the
-/// routes and the HTTP server. `HitCounterServer` runs it; tests build it the same way.
-func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRegistry? = nil, logger: Logger = Logger(label: "hitcounter")) throws
-    -> HitCounterService
-{
+/// routes and the HTTP server. `HitCounterServer` runs it; tests build it the same way. With a
+/// `tracer` (the one `InstrumentationSystem` was bootstrapped with), requests and their Redis round
+/// trips are traced.
+func buildApplication(
+    _ settings: ServerSettings, metrics: PrometheusCollectorRegistry? = nil, tracer: (any Tracer)? = nil, logger: Logger = Logger(label: "hitcounter")
+) throws -> HitCounterService {
     let store: any HitStore
     var rollups: RollupService?
     switch settings.store {
@@ -25,11 +28,11 @@ func buildApplication(_ settings: ServerSettings, metrics: PrometheusCollectorRe
     }
     let drain = DrainState()
     let limits = settings.limits
-    let counter = HitCounter(store: store)
+    let counter = HitCounter(store: store, tracer: tracer)
     let requestMetrics = metrics.map { _ in RequestMetrics() }
     let hotRoutes = HotRoutesHandler.Service(
         counter: counter, callbackURLs: Set(settings.rollups.callbackURLs), tokens: settings.tokens, metrics: requestMetrics,
-        servedBy: settings.serverName, logger: logger
+        servedBy: settings.serverName, tracer: tracer, logger: logger
     )
     let application = Application(
         router: buildRouter(settings, counter: counter, metrics: metrics, requestMetrics: requestMetrics, drain: drain),
@@ -69,6 +72,11 @@ func buildRouter(
     }
     if metrics != nil {
         router.add(middleware: RequestMetricsMiddleware(cache: requestMetrics ?? RequestMetrics()))
+    }
+    if counter.tracer != nil {
+        // A span per request, the caller's `traceparent` its parent; inside it, the access log line
+        // carries its ids. Counter keys and ids are the users' data: not recorded.
+        router.add(middleware: TracingMiddleware(redactingQueryParameters: ["key", "id", "callback"]))
     }
     router.add(middleware: AccessLogMiddleware())
     let routes = Route.allCases.filter { $0 != .metrics || metrics != nil }

@@ -3,11 +3,13 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 import HitCounter
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Tracing
 
 /// `HitCounterServer`: reads its settings, sets up logging and metrics, builds the service and runs it
 /// until SIGTERM or SIGINT. Every mistake that stops start-up is one line: `Error: <what is wrong>`.
@@ -29,15 +31,16 @@ enum HitCounterServer {
         // Run Swift concurrency on NIO's event loops: a request then no longer hops between Dispatch's
         // threads and NIO's on its way to Redis and back (measured: see docs/performance.md).
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        LoggingSystem.bootstrap { label in
+        let tracing = OTelTracing.isRequested(by: ProcessInfo.processInfo.environment)
+        LoggingSystem.bootstrap({ label, metadataProvider in
             var handler: any LogHandler =
                 switch settings.logFormat {
-                case .json: JSONLogHandler(label: label)
-                case .text: StreamLogHandler.standardError(label: label)
+                case .json: JSONLogHandler(label: label, metadataProvider: metadataProvider)
+                case .text: StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
                 }
             handler.logLevel = settings.logLevel
             return handler
-        }
+        }, metadataProvider: tracing ? OTelTracing.logMetadata : nil)
         let logger = Logger(label: "hitcounter")
         var metadata: Logger.Metadata = ["store": "\(settings.store.rawValue)", "max_range": "\(settings.maxRange)"]
         if settings.store == .redis { metadata["redis.address"] = "\(settings.redis)" }
@@ -46,9 +49,20 @@ enum HitCounterServer {
             logger.warning("TLS to Redis does NOT verify Redis's certificate (--redis-tls-insecure): anyone on the path can read and change what is sent")
         }
         do {
-            let service = try buildApplication(settings, metrics: MetricsRoutes.bootstrap(), logger: logger)
+            var services: [any Service] = []
+            var tracer: (any Tracer)?
+            if tracing {
+                let otel = try OTelTracing.start(logger: logger)
+                // Hummingbird's tracing middleware takes the tracer from here.
+                InstrumentationSystem.bootstrap(otel.tracer)
+                tracer = otel.tracer
+                // First, so it stops last: spans of the last requests are exported.
+                services.append(otel.exporter)
+                logger.info("tracing: spans go to the OTLP endpoint OTEL_EXPORTER_OTLP_ENDPOINT names")
+            }
+            services.append(try buildApplication(settings, metrics: MetricsRoutes.bootstrap(), tracer: tracer, logger: logger))
             try await ServiceGroup(
-                configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             ).run()
         } catch {
             Self.stop(Self.explain(error, settings))

@@ -3,6 +3,7 @@ import Synchronization
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Tracing
 
 /// The Redis client: one pipelined connection per event loop, each reconnected on demand.
 ///
@@ -20,6 +21,7 @@ public final class RedisClient: Sendable {
     private let slots: [RedisConnectionSlot]
     /// For callers on no loop of the group: their commands take the slots in turn.
     private let nextSlot = Atomic<Int>(0)
+    private let spans: RedisSpans
 
     public init(
         configuration: RedisConfiguration,
@@ -27,6 +29,7 @@ public final class RedisClient: Sendable {
         logger: Logger = Logger(label: "hitcounter.redis")
     ) {
         self.configuration = configuration
+        self.spans = RedisSpans(configuration: configuration)
         let backlog = RedisBacklog(limit: configuration.maxPendingCommands)
         self.slots = eventLoopGroup.makeIterator().map {
             RedisConnectionSlot(configuration: configuration, eventLoop: $0, backlog: backlog, logger: logger)
@@ -71,9 +74,16 @@ public final class RedisClient: Sendable {
     }
 
     /// Runs a script call and decodes its reply. An error reply is thrown as `replyError` (or `refused`).
-    /// On `eventLoop`'s connection.
-    func run<Call: RedisScriptCall>(_ call: Call, on eventLoop: any EventLoop) -> EventLoopFuture<Call.Reply> {
-        self.evaluate(Call.script, keys: call.keys, arguments: call.arguments, on: self.slot(for: eventLoop)).flatMapThrowing { try Call.decode($0) }
+    /// On `eventLoop`'s connection; traced as a child span of each of `parents`, with `attributes`.
+    func run<Call: RedisScriptCall>(
+        _ call: Call, on eventLoop: any EventLoop, tracing parents: [TraceParent] = [], attributes: SpanAttributes = [:]
+    ) -> EventLoopFuture<Call.Reply> {
+        var attributes = attributes
+        attributes["hitcounter.script"] = Call.script.name
+        let spans = self.spans.start("EVALSHA", commands: 1, parents: parents, attributes: attributes)
+        return self.evaluate(Call.script, keys: call.keys, arguments: call.arguments, on: self.slot(for: eventLoop))
+            .flatMapThrowing { try Call.decode($0) }
+            .ending(spans)
     }
 
     func run<Call: RedisScriptCall>(_ call: Call) async throws -> Call.Reply {
@@ -81,11 +91,12 @@ public final class RedisClient: Sendable {
     }
 
     /// Sends commands in one write on `eventLoop`'s connection and returns their replies in order;
-    /// error replies are values.
-    func send(_ commands: [RedisCommand], on eventLoop: any EventLoop) -> EventLoopFuture<[RESPValue]> {
+    /// error replies are values. Traced as a child span of `parent`, named for the commands.
+    func send(_ commands: [RedisCommand], on eventLoop: any EventLoop, tracing parent: TraceParent? = nil) -> EventLoopFuture<[RESPValue]> {
+        let spans = parent.map { self.spans.start(RedisCommand.names(commands), commands: commands.count, parents: [$0]) } ?? []
         let slot = self.slot(for: eventLoop)
-        if let connection = slot.activeConnection() { return connection.send(commands) }
-        return slot.connected().flatMap { $0.send(commands) }
+        if let connection = slot.activeConnection() { return connection.send(commands).ending(spans) }
+        return slot.connected().flatMap { $0.send(commands) }.ending(spans)
     }
 
     private static func tail(keys: [[UInt8]], arguments: [RedisArgument]) -> [RedisArgument] {

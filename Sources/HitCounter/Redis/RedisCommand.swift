@@ -11,6 +11,13 @@ struct RedisCommand: Sendable {
     let name: String
     let encoded: ByteBuffer
 
+    /// The names of `commands`, each once, in order: `TIME GETRANGE` for a window read.
+    static func names(_ commands: [RedisCommand]) -> String {
+        var names: [String] = []
+        for command in commands where !names.contains(command.name) { names.append(command.name) }
+        return names.joined(separator: " ")
+    }
+
     init(_ name: String, _ arguments: [RedisArgument] = []) {
         self.name = name
         var buffer = ByteBufferAllocator().buffer(capacity: 16 + name.utf8.count + arguments.reduce(0) { $0 + $1.encodedSizeEstimate })

@@ -17,6 +17,10 @@ final class HitBatcher: Sendable {
     /// The hits of one counter in a flight.
     struct Batch: Sendable {
         var count = 0
+        /// How many calls these hits came in.
+        var calls = 0
+        /// The spans of the calls that are traced, for the child span of the flight under each.
+        var traces: [TraceParent] = []
         var ids: [(id: HitID, count: Int)] = []
         /// Roll-up callbacks named by these hits (usually none, at most a few).
         var callbacks: [String] = []
@@ -30,7 +34,7 @@ final class HitBatcher: Sendable {
         /// Each caller, with the index of its id in `batch.ids` (nil for a hit without one).
         var callers: [(promise: EventLoopPromise<HitReceipt>, idIndex: Int?)] = []
 
-        mutating func add(count: Int, id: HitID?, callback: String?, promise: EventLoopPromise<HitReceipt>) {
+        mutating func add(count: Int, id: HitID?, callback: String?, trace: TraceParent?, promise: EventLoopPromise<HitReceipt>) {
             var index: Int?
             if let id {
                 index = self.batch.ids.count
@@ -41,7 +45,9 @@ final class HitBatcher: Sendable {
             if let callback, !self.batch.callbacks.contains(callback) {
                 self.batch.callbacks.append(callback)
             }
+            self.batch.calls += 1
             self.callers.append((promise, index))
+            if let trace { self.batch.traces.append(trace) }
         }
     }
 
@@ -62,12 +68,12 @@ final class HitBatcher: Sendable {
     }
 
     /// The receipt of one caller's hits, completed on `eventLoop`.
-    func hit(_ target: Target, count: Int, id: HitID?, callback: String?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
+    func hit(_ target: Target, count: Int, id: HitID?, callback: String?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
         let promise = eventLoop.makePromise(of: HitReceipt.self)
         let (loop, lane) = self.lane(for: eventLoop)
         let flight = lane.withLockedValue { lane -> [(Target, Waiting)]? in
             if lane.waiting[target] == nil { lane.order.append(target) }
-            lane.waiting[target, default: Waiting()].add(count: count, id: id, callback: callback, promise: promise)
+            lane.waiting[target, default: Waiting()].add(count: count, id: id, callback: callback, trace: trace, promise: promise)
             guard !lane.inFlight else { return nil }
             lane.inFlight = true
             return Self.takeFlight(&lane)

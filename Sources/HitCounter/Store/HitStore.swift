@@ -17,26 +17,26 @@ public protocol HitStore: Sendable {
     /// when nil. With an `id`, only if that id has not been counted on `key` within the dedup period,
     /// checked and counted in one atomic step. `callback` names where the minute's roll-up event for
     /// `key` should also go (stores without roll-ups ignore it).
-    func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt>
+    func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt>
 
     /// The number of hits on `key` in the seconds `t` with `now - range < t <= now`, where `now` is
     /// `second`, or the store's clock's current second when nil. With `unique`, the number of distinct
     /// ids counted on `key` in those seconds instead (exact: see docs/exactly-once.md).
-    func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64>
+    func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64>
 
     /// The hits (or with `unique`, the distinct ids) on `key` in several windows ending at the same
     /// second: each of `ranges`. One read, one clock.
-    func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts>
+    func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts>
 
     /// The window of `range` seconds in steps of `step` seconds (`SeriesPlan`), in one read at one
     /// clock: its total is what `hits` answers for the same window.
-    func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries>
+    func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries>
 
     /// Whether the store keeps what `top` reads (a Redis store can be told not to, to save work per hit).
     var keepsTopKeys: Bool { get }
 
     /// The `limit` counters with the most hits in the window of `range` seconds, with their exact counts.
-    func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys>
+    func top(range: Int, limit: Int, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys>
 
     /// Succeeds when the store can serve requests.
     func ping() async throws
@@ -46,6 +46,27 @@ public protocol HitStore: Sendable {
 }
 
 extension HitStore {
+    /// The calls above, untraced.
+    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
+        self.hit(key: key, count: count, id: id, callback: callback, at: second, trace: nil, on: eventLoop)
+    }
+
+    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+        self.hits(key: key, range: range, unique: unique, at: second, trace: nil, on: eventLoop)
+    }
+
+    public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
+        self.counts(key: key, ranges: ranges, unique: unique, at: second, trace: nil, on: eventLoop)
+    }
+
+    public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
+        self.series(key: key, range: range, step: step, unique: unique, at: second, trace: nil, on: eventLoop)
+    }
+
+    public func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
+        self.top(range: range, limit: limit, at: second, trace: nil, on: eventLoop)
+    }
+
     public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?) async throws -> HitReceipt {
         try await self.hit(key: key, count: count, id: id, callback: callback, at: second, on: currentEventLoop).get()
     }

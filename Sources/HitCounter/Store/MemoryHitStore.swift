@@ -38,15 +38,15 @@ public final class MemoryHitStore: HitStore {
         self.dedupPeriod = dedupPeriod
     }
 
-    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
+    public func hit(key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, trace _: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
         eventLoop.makeSucceededFuture(self.hit(key: key, count: count, id: id, at: second))
     }
 
-    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, trace _: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
         eventLoop.makeSucceededFuture(self.hits(key: key, range: range, unique: unique, at: second))
     }
 
-    public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
+    public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, trace _: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
         let now = second ?? Self.currentSecond()
         let hits = self.state.withLockedValue { state in
             let buckets = (unique ? state.ids : state.hits)[key]
@@ -55,7 +55,7 @@ public final class MemoryHitStore: HitStore {
         return eventLoop.makeSucceededFuture(WindowCounts(now: now, ranges: ranges, hits: hits))
     }
 
-    public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
+    public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, trace _: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
         let now = second ?? Self.currentSecond()
         let plan = SeriesPlan(now: now, range: range, step: step)
         let points = self.state.withLockedValue { state in
@@ -69,7 +69,7 @@ public final class MemoryHitStore: HitStore {
         return eventLoop.makeSucceededFuture(HitSeries(now: now, range: range, step: step, points: points))
     }
 
-    public func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
+    public func top(range: Int, limit: Int, at second: Int64?, trace _: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
         let now = second ?? Self.currentSecond()
         let counts = self.state.withLockedValue { state in
             state.hits.mapValues { $0.sum(from: now - Int64(range) + 1, through: now) }

@@ -57,11 +57,12 @@ extension RedisClock {
     /// Redis's second (`replan(second, attempt)`), at most `RedisHitStore.maxReplans` attempts in all.
     func read<Result: Sendable>(
         _ commands: [RedisCommand], planned now: Int64, driven: Bool, attempt: Int, client: RedisClient, on eventLoop: any EventLoop,
+        tracing parent: TraceParent?,
         replan: @escaping @Sendable (_ now: Int64, _ attempt: Int) -> EventLoopFuture<Result>,
         read: @escaping @Sendable (ArraySlice<RESPValue>) -> EventLoopFuture<Result>
     ) -> EventLoopFuture<Result> {
         let sentAt = Self.localMicroseconds()
-        return client.send([RedisCommand("TIME")] + commands, on: eventLoop).flatMap { replies in
+        return client.send([RedisCommand("TIME")] + commands, on: eventLoop, tracing: parent).flatMap { replies in
             let second: Int64
             do {
                 second = try self.observe(time: replies[0], sentAt: sentAt)

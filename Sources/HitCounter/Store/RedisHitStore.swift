@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Tracing
 
 /// Hits in Redis: per-second, minute and hour buckets of fixed-width counters, windows read by Redis's
 /// clock. See docs/data-model.md.
@@ -61,27 +62,31 @@ public final class RedisHitStore: HitStore {
         self.keys = keys
         self.health = RedisHealth(logger: logger)
         self.batcher = HitBatcher(eventLoops: client.eventLoops) { flight, eventLoop in
-            Self.send(flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: keepsTopKeys)
+            Self.send(
+                flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: keepsTopKeys
+            )
         }
     }
 
     public func hit(
-        key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, on eventLoop: any EventLoop
+        key: CounterKey, count: Int, id: HitID?, callback: String?, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop
     ) -> EventLoopFuture<HitReceipt> {
-        self.health.observe(self.batcher.hit(HitBatcher.Target(key: key, second: second), count: count, id: id, callback: callback, on: eventLoop))
+        self.health.observe(
+            self.batcher.hit(HitBatcher.Target(key: key, second: second), count: count, id: id, callback: callback, trace: trace, on: eventLoop)
+        )
     }
 
-    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
-        self.read(key, unique: unique, at: second, on: eventLoop) { now in [WindowPlan(now: now, range: range)] }.map { $0.hits[0] }
+    public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+        self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in [WindowPlan(now: now, range: range)] }.map { $0.hits[0] }
     }
 
-    public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
-        self.read(key, unique: unique, at: second, on: eventLoop) { now in ranges.map { WindowPlan(now: now, range: $0) } }
+    public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
+        self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in ranges.map { WindowPlan(now: now, range: $0) } }
             .map { WindowCounts(now: $0.now, ranges: ranges, hits: $0.hits) }
     }
 
-    public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
-        self.read(key, unique: unique, at: second, on: eventLoop) { now in SeriesPlan(now: now, range: range, step: step).steps.map(\.window) }
+    public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
+        self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in SeriesPlan(now: now, range: range, step: step).steps.map(\.window) }
             .map { read in
                 let steps = SeriesPlan(now: read.now, range: range, step: step).steps
                 let points = zip(steps, read.hits).map { HitSeries.Point(start: $0.start, hits: $1, partial: $0.partial) }
@@ -89,8 +94,8 @@ public final class RedisHitStore: HitStore {
             }
     }
 
-    public func top(range: Int, limit: Int, at second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
-        let reader = RedisTopReader(client: self.client, keys: self.keys, clock: self.clock)
+    public func top(range: Int, limit: Int, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
+        let reader = RedisTopReader(client: self.client, keys: self.keys, clock: self.clock, trace: trace)
         let read = reader.top(range: range, limit: limit, now: second ?? self.clock.second(), driven: second != nil, on: eventLoop)
         return self.health.observe(read).hop(to: eventLoop)
     }
@@ -98,9 +103,12 @@ public final class RedisHitStore: HitStore {
     /// One read of windows of `key` that all end at the same second, planned for Redis's clock (or the
     /// driven `second`): one round trip, whatever the number of windows.
     private func read(
-        _ key: CounterKey, unique: Bool, at second: Int64?, on eventLoop: any EventLoop, windows: @escaping @Sendable (Int64) -> [WindowPlan]
+        _ key: CounterKey, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop,
+        windows: @escaping @Sendable (Int64) -> [WindowPlan]
     ) -> EventLoopFuture<(now: Int64, hits: [Int64])> {
-        let reader = RedisWindowReader(client: self.client, counterKeys: self.keys.counter(key), series: unique ? .unique : .hits, clock: self.clock)
+        let reader = RedisWindowReader(
+            client: self.client, counterKeys: self.keys.counter(key), series: unique ? .unique : .hits, clock: self.clock, trace: trace
+        )
         let read = reader.read(now: second ?? self.clock.second(), driven: second != nil, windows: windows, on: eventLoop)
         return self.health.observe(read).hop(to: eventLoop)
     }
@@ -133,8 +141,11 @@ public final class RedisHitStore: HitStore {
                 let (target, batch) = flight[index]
                 return HitScript.Counter(key: target.key, count: batch.count, ids: batch.ids, callbacks: batch.callbacks)
             }
+            // Each traced caller gets a child span for the call its hits are in.
+            let calls = members.reduce(0) { $0 + flight[$1].1.calls }
+            let traces = members.flatMap { flight[$0].1.traces }
             return Self.count(
-                counters, second: second, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
+                counters, second: second, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
                 topKeys: topKeys
             )
                 .map { outcomes in zip(members, outcomes).map { $0 } }
@@ -147,8 +158,9 @@ public final class RedisHitStore: HitStore {
     }
 
     private static func count(
-        _ counters: [HitScript.Counter], second: Int64?, on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
-        maxRange: Int, dedupPeriod: Int, topKeys: Bool, attempt: Int = 1
+        _ counters: [HitScript.Counter], second: Int64?, on eventLoop: any EventLoop, traces: [TraceParent], calls: Int, client: RedisClient,
+        keys: KeySchema,
+        clock: RedisClock, maxRange: Int, dedupPeriod: Int, topKeys: Bool, attempt: Int = 1
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
         let planned = second ?? clock.second()
         let call = HitScript(
@@ -156,12 +168,18 @@ public final class RedisHitStore: HitStore {
             topKeys: topKeys
         )
         let sentAt = RedisClock.localMicroseconds()
-        return client.run(call, on: eventLoop).flatMap { reply in
+        var attributes: SpanAttributes = [:]
+        if !traces.isEmpty {
+            attributes["hitcounter.batch.counters"] = counters.count
+            attributes["hitcounter.batch.calls"] = calls
+            attributes["hitcounter.attempt"] = attempt
+        }
+        return client.run(call, on: eventLoop, tracing: traces, attributes: attributes).flatMap { reply in
             clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
             guard let counted = reply.counted else {
                 guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
                 return Self.count(
-                    counters, second: second, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
+                    counters, second: second, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
                     topKeys: topKeys, attempt: attempt + 1
                 )
             }

@@ -22,6 +22,8 @@ struct RedisTopReader: Sendable {
     let client: RedisClient
     let keys: KeySchema
     let clock: RedisClock
+    /// The span of the call, for the child span of each round trip.
+    var trace: TraceParent? = nil
 
     /// The first depth read from each set, at least; twice the limit when that is more.
     static let firstDepth = 32
@@ -32,6 +34,7 @@ struct RedisTopReader: Sendable {
         let depth = max(Self.firstDepth, 2 * limit)
         return self.clock.read(
             Self.reads(sets, from: 0, depth: depth), planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop,
+            tracing: self.trace,
             replan: { now, attempt in self.top(range: range, limit: limit, now: now, driven: driven, on: eventLoop, attempt: attempt) }
         ) { replies in
             var search = Search(plan: plan, sets: sets, limit: limit)
@@ -53,7 +56,7 @@ struct RedisTopReader: Sendable {
             RedisCommand("ZMSCORE", [RedisArgument(bytes: search.sets[query.set])] + query.keys.map { RedisArgument(bytes: $0.bytes) })
         }
         // Often nothing to ask (every set the candidates are in was read to its end): no round trip then.
-        return self.client.send(commands, on: eventLoop).flatMap { replies in
+        return self.client.send(commands, on: eventLoop, tracing: self.trace).flatMap { replies in
             var search = search
             do {
                 try search.score(fresh, queries: queries, replies: replies)
@@ -62,7 +65,7 @@ struct RedisTopReader: Sendable {
             }
             guard search.isSettled else {
                 let deeper = depth * 4
-                return self.client.send(Self.reads(search.sets, from: depth, depth: deeper), on: eventLoop).flatMap { replies in
+                return self.client.send(Self.reads(search.sets, from: depth, depth: deeper), on: eventLoop, tracing: self.trace).flatMap { replies in
                     var search = search
                     do {
                         try search.read(replies, asked: deeper - depth)
@@ -89,7 +92,7 @@ struct RedisTopReader: Sendable {
                 RedisArgument(first * width), RedisArgument((last + 1) * width - 1),
             ])
         }
-        return self.client.send(commands, on: eventLoop).flatMapThrowing { replies in
+        return self.client.send(commands, on: eventLoop, tracing: self.trace).flatMapThrowing { replies in
             var counts = search.known
             for (read, reply) in zip(reads, replies) {
                 if case .error(let message) = reply { throw RedisError.replyError(message) }

@@ -12,6 +12,8 @@ struct RedisWindowReader: Sendable {
     let counterKeys: CounterKeys
     let series: CounterKeys.Series
     let clock: RedisClock
+    /// The span of the call, for the child span of its round trip.
+    var trace: TraceParent? = nil
 
     /// The units fetched from one bucket key: its slots `first...last`.
     private struct Fetch {
@@ -43,7 +45,7 @@ struct RedisWindowReader: Sendable {
             ]))
         }
         return self.clock.read(
-            commands, planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop,
+            commands, planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop, tracing: self.trace,
             replan: { now, attempt in self.read(now: now, driven: driven, windows: windows, on: eventLoop, attempt: attempt) }
         ) { replies in
             var fetched: [[UInt8]] = []

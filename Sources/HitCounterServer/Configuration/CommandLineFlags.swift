@@ -47,6 +47,7 @@ enum CommandLineFlags {
             let name = setting.isSecret ? setting.environmentVariable : "\(setting.flag) (\(setting.environmentVariable))"
             text += "  \(name)\n      \(setting.help)\n"
         }
+        text += "\nTracing: set OTEL_EXPORTER_OTLP_ENDPOINT to a collector's OTLP/HTTP address; the other OTEL_* variables apply (docs/tracing.md).\n"
         return text
     }
 }

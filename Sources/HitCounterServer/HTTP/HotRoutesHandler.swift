@@ -4,6 +4,7 @@ import HitCounter
 import Logging
 import NIOCore
 import NIOHTTPTypes
+import Tracing
 
 /// Answers the hot routes, `POST /hit` and `GET /hits`, on the connection's event loop: the request is
 /// read, checked and counted with futures, and the Redis client's connection of this same loop
@@ -33,6 +34,9 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let tokens: AccessTokens
         let metrics: RequestMetrics?
         let servedBy: String?
+        /// When set, each request is a server span, its `traceparent` honoured, as the router's
+        /// `TracingMiddleware` makes them.
+        let tracer: (any Tracer)?
         let logger: Logger
     }
 
@@ -161,17 +165,22 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let route: Route
         let answered: EventLoopFuture<JSONObject>
+        var span: (any Span)?
         do {
             if request.method == .post {
                 route = .hit
                 let hit = try HitRequest(RequestParameters(query: query, allowed: HitRequest.parameters), callbackURLs: self.service.callbackURLs)
                 guard self.opens(route, request) else { return false }
-                answered = self.service.counter.hit(key: hit.key, count: hit.count, id: hit.id, callback: hit.callback, on: loop).map(hit.answer)
+                span = self.startSpan(route, request)
+                answered = self.service.counter.hit(key: hit.key, count: hit.count, id: hit.id, callback: hit.callback, on: loop, context: span?.context)
+                    .map(hit.answer)
             } else {
                 route = .hits
                 let read = try HitsRequest(RequestParameters(query: query, allowed: HitsRequest.parameters), maxRange: self.service.counter.maxRange)
                 guard self.opens(route, request) else { return false }
-                answered = self.service.counter.hits(key: read.key, range: read.range, unique: read.unique, on: loop).map(read.answer)
+                span = self.startSpan(route, request)
+                answered = self.service.counter.hits(key: read.key, range: read.range, unique: read.unique, on: loop, context: span?.context)
+                    .map(read.answer)
             }
         } catch {
             return false
@@ -186,11 +195,12 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         answered.whenComplete { result in
             let (handler, context) = bound.value
             inFlight?.decrement()
-            let answer = handler.answer(result, close: close)
+            let answer = handler.answer(result, close: close, span: span)
             if let metrics = handler.service.metrics?.route(route.path, request.method, answer.head.status) {
                 metrics.record(since: started)
                 metrics.errors?.increment()
             }
+            if let span { Self.end(span, status: answer.head.status) }
             handler.complete(id, with: answer, context: context)
         }
         return true
@@ -201,8 +211,30 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return self.service.tokens.allows(access, presented: request.headerFields[.authorization].flatMap(AccessTokens.bearerToken))
     }
 
-    /// The answer of a counted request: its JSON, or the refusal `RequestError.answering` gives.
-    private func answer(_ result: Result<JSONObject, any Error>, close: Bool) -> Answer {
+    /// A server span for `request`, as the router's `TracingMiddleware` makes one, when tracing.
+    private func startSpan(_ route: Route, _ request: HTTPRequest) -> (any Span)? {
+        guard let tracer = self.service.tracer else { return nil }
+        var parent = ServiceContext.topLevel
+        tracer.extract(request.headerFields, into: &parent, using: HTTPFieldsExtractor())
+        let span = tracer.startSpan(route.path, context: parent, ofKind: .server)
+        span.updateAttributes { attributes in
+            attributes["http.request.method"] = request.method.rawValue
+            attributes["url.path"] = route.path
+            attributes["http.route"] = route.path
+            attributes["user_agent.original"] = request.headerFields[.userAgent]
+        }
+        return span
+    }
+
+    private static func end(_ span: any Span, status: HTTPResponse.Status) {
+        span.attributes["http.response.status_code"] = status.code
+        if status.kind == .serverError { span.setStatus(SpanStatus(code: .error)) }
+        span.end()
+    }
+
+    /// The answer of a counted request: its JSON, or the refusal `RequestError.answering` gives (its
+    /// log line, if any, carries the request's span ids).
+    private func answer(_ result: Result<JSONObject, any Error>, close: Bool, span: (any Span)?) -> Answer {
         var fields: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         let status: HTTPResponse.Status
         let body: ByteBuffer
@@ -211,7 +243,9 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
             status = .ok
             body = ByteBuffer(string: object.text)
         case .failure(let error):
-            let refusal = RequestError.answering(error, logger: self.service.logger)
+            let refusal = ServiceContext.withValue(span?.context ?? ServiceContext.current) {
+                RequestError.answering(error, logger: self.service.logger)
+            }
             status = refusal.status
             body = RequestError.body(refusal.message)
             fields.append(contentsOf: refusal.headers)

@@ -1,0 +1,40 @@
+"""Interleaved rounds of the same loads against several servers, for benchmarks that compare settings
+of one service (bench/tls, bench/tracing): each round runs every load against every server in turn,
+so drift of the machine's speed falls on all of them alike."""
+import json
+import os
+import statistics
+import subprocess
+
+
+def interleaved(loader, servers, loads, rounds, duration, work):
+    """{(load, server name): [requests per second, one per round]} for `servers` ({name: port})."""
+    results = {(load, name): [] for load, _ in loads for name in servers}
+    for number in range(1, rounds + 1):
+        print(f"round {number} of {rounds}", flush=True)
+        for load, options in loads:
+            for name, port in servers.items():
+                out = os.path.join(work, "report.json")
+                subprocess.run([loader, "--url", f"http://127.0.0.1:{port}", "--quiet", "--json", out, "--connections", "32",
+                                "--duration", duration, *options], check=True, stdout=subprocess.DEVNULL)
+                with open(out) as f:
+                    report = json.load(f)
+                assert report["errors"] == 0, f"{load} on {name}: {report['errors']} errors"
+                results[(load, name)].append(report["requests_per_second"])
+                print(f"  {load} on {name}: {report['requests_per_second']:.0f} req/s", flush=True)
+    return results
+
+
+def table(results, loads, baseline, others):
+    """A Markdown table: each load's median over the rounds for `baseline` and each of `others`, and
+    the median of the per-round ratios to `baseline`."""
+    lines = ["| load | " + " | ".join([baseline] + [f"{name} | {name} / {baseline}" for name in others]) + " |",
+             "| --- |" + " ---: |" * (1 + 2 * len(others))]
+    for load, _ in loads:
+        base = results[(load, baseline)]
+        cells = [f"{statistics.median(base):.0f}"]
+        for name in others:
+            values = results[(load, name)]
+            cells += [f"{statistics.median(values):.0f}", f"{statistics.median(v / b for b, v in zip(base, values)):.2f}"]
+        lines.append(f"| {load} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
