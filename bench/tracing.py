@@ -14,6 +14,7 @@ the median of the per-round ratios to tracing off. Traffic goes to 127.0.0.1 onl
 import argparse
 import datetime
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,16 @@ class SinkHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def dropped_spans(log):
+    """The spans a server's batch processor said it dropped."""
+    total = 0
+    with open(log) as f:
+        for line in f:
+            if '"dropped_count"' in line:
+                total += int(json.loads(line)["dropped_count"])
+    return total
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -66,7 +77,11 @@ def main():
         processes.append(subprocess.Popen(["redis-server", "--port", str(redis), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                                            "--dir", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_for(lambda: run(["redis-cli", "-p", str(redis), "ping"]).strip() == "PONG", "redis")
-        configurations = [("off", server_binary, {}), ("all sampled", server_binary, endpoint),
+        # Every span of every request: a queue that holds a second of them and large exports, else the
+        # batch processor drops spans (and says so in a warning each time).
+        everything = {**endpoint, "OTEL_BSP_MAX_QUEUE_SIZE": "131072", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16384",
+                      "OTEL_BSP_SCHEDULE_DELAY": "500"}
+        configurations = [("off", server_binary, {}), ("all sampled", server_binary, everything),
                           ("1% sampled", server_binary, {**endpoint, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"})]
         if args.before:
             configurations.append(("before", args.before, {}))
@@ -74,13 +89,16 @@ def main():
         for name, binary, environment in configurations:
             port = free_port()
             processes.append(subprocess.Popen([binary, "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis}", "--log-level", "error"],
-                                              env={**os.environ, **environment}))
+                                              env={**os.environ, **environment}, stdout=open(os.path.join(work, f"{port}.log"), "w"),
+                                              stderr=subprocess.STDOUT))
             wait_for(lambda: http_ok(port, "/readyz"), f"the server with tracing {name}")
             servers[name] = port
         results = interleaved(loader, servers, LOADS, rounds, duration, work)
+        dropped = {name: dropped_spans(os.path.join(work, f"{port}.log")) for name, port in servers.items()}
         commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).strip()
         text = (f"Tracing, {rounds} interleaved rounds of {duration} per load, 32 connections, commit {commit}; "
-                f"{sink.exports} OTLP exports ({sink.bytes / 1e6:.0f} MB) reached the sink\n\n"
+                f"{sink.exports} OTLP exports ({sink.bytes / 1e6:.0f} MB) reached the sink; spans dropped by a full queue: "
+                + ", ".join(f"{name} {count}" for name, count in dropped.items()) + "\n\n"
                 + table(results, LOADS, "off", [name for name in servers if name != "off"]) + "\n")
         print(text)
         if not args.quick:

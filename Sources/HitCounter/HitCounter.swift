@@ -46,11 +46,7 @@ public struct HitCounter: Sendable {
         context: ServiceContext? = nil
     ) -> EventLoopFuture<HitReceipt> {
         do {
-            try key.validate(as: .key)
-            guard Self.countBounds.contains(count) else {
-                throw HitCounterError(.count, "count must be an integer from \(Self.countBounds.lowerBound) to \(Self.countBounds.upperBound)")
-            }
-            try id?.validate(as: .id)
+            try Self.check(Hit(key: key, count: count, id: id, callback: callback))
             try Self.check(second: second)
         } catch {
             return eventLoop.makeFailedFuture(error)
@@ -61,6 +57,55 @@ public struct HitCounter: Sendable {
         }) { trace in
             self.store.hit(key: key, count: count, id: id, callback: callback, at: second, trace: trace, on: eventLoop)
         }
+    }
+
+    /// The most hits one batch may hold.
+    public static let batchBounds = 1...1000
+
+    /// Counts a batch of hits, checked whole first: a bad hit fails the call with a `HitCounterError`
+    /// that names its index (`hits[3]: ...`), and nothing is counted. Answers each hit's receipt, in
+    /// order; a repeated id counts once, inside the batch as across batches.
+    public func hit(_ hits: [Hit], at second: Int64? = nil) async throws -> [HitReceipt] {
+        try await self.hit(hits, at: second, on: currentEventLoop, context: .current).get()
+    }
+
+    /// The same, as a future completed on `eventLoop`.
+    public func hit(_ hits: [Hit], at second: Int64? = nil, on eventLoop: any EventLoop, context: ServiceContext? = nil) -> EventLoopFuture<[HitReceipt]> {
+        do {
+            guard Self.batchBounds.contains(hits.count) else {
+                throw HitCounterError(.count, "a batch must hold from \(Self.batchBounds.lowerBound) to \(Self.batchBounds.upperBound) hits")
+            }
+            for (index, hit) in hits.enumerated() {
+                do {
+                    try Self.check(hit)
+                } catch let error as HitCounterError {
+                    throw HitCounterError(error.argument, "hits[\(index)]: " + error.message)
+                }
+            }
+            try Self.check(second: second)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        return self.traced("hit batch", context: context, { $0["hitcounter.batch.size"] = hits.count }) { trace in
+            self.store.hit(hits, at: second, trace: trace, on: eventLoop)
+        }
+    }
+
+    /// A page of the counters hit within the max range whose keys start with `prefix`: about `limit`
+    /// of them, and the cursor of the next page (nil at the end). See `HitStore.keys`.
+    public func keys(prefix: String = "", cursor: String? = nil, limit: Int = 100) async throws -> KeyPage {
+        guard Self.keysLimitBounds.contains(limit) else {
+            throw HitCounterError(.limit, "limit must be an integer from \(Self.keysLimitBounds.lowerBound) to \(Self.keysLimitBounds.upperBound)")
+        }
+        return try await self.store.keys(prefix: prefix, cursor: cursor, limit: limit)
+    }
+
+    public static let keysLimitBounds = 1...1000
+
+    /// Starts `key` again from zero: its buckets, unique series and ids go, atomically. See `HitStore.reset`.
+    public func reset(key: CounterKey) async throws {
+        try key.validate(as: .key)
+        try await self.store.reset(key: key)
     }
 
     /// The number of hits on `key` in the last `range` seconds, the current second included; with
@@ -158,10 +203,22 @@ public struct HitCounter: Sendable {
         _ name: String, context: ServiceContext?, _ describe: (inout SpanAttributes) -> Void, _ call: (TraceParent?) -> EventLoopFuture<Value>
     ) -> EventLoopFuture<Value> {
         guard let tracer = self.tracer else { return call(nil) }
-        var attributes = SpanAttributes()
-        describe(&attributes)
-        let span = TraceParent(tracer: tracer, context: context ?? .topLevel).startChild(name, ofKind: .internal, attributes: attributes)
+        let span = tracer.startSpan(name, context: context ?? .topLevel, ofKind: .internal)
+        // A trace the sampler left out: no attributes, and no child spans for the Redis round trips.
+        guard span.isRecording else {
+            defer { span.end() }
+            return call(nil)
+        }
+        span.updateAttributes(describe)
         return call(TraceParent(tracer: tracer, context: span.context)).ending([span])
+    }
+
+    private static func check(_ hit: Hit) throws(HitCounterError) {
+        try hit.key.validate(as: .key)
+        guard Self.countBounds.contains(hit.count) else {
+            throw HitCounterError(.count, "count must be an integer from \(Self.countBounds.lowerBound) to \(Self.countBounds.upperBound)")
+        }
+        try hit.id?.validate(as: .id)
     }
 
     private func check(range: Int) throws(HitCounterError) {

@@ -73,21 +73,35 @@ func buildRouter(
     if metrics != nil {
         router.add(middleware: RequestMetricsMiddleware(cache: requestMetrics ?? RequestMetrics()))
     }
+    // Pages on other origins: preflights answered, refused writes never reach the routes.
+    router.add(middleware: CORSMiddleware(web: settings.web))
     if counter.tracer != nil {
         // A span per request, the caller's `traceparent` its parent; inside it, the access log line
         // carries its ids. Counter keys and ids are the users' data: not recorded.
         router.add(middleware: TracingMiddleware(redactingQueryParameters: ["key", "id", "callback"]))
     }
     router.add(middleware: AccessLogMiddleware())
-    let routes = Route.allCases.filter { $0 != .metrics || metrics != nil }
+    // Without an admin token, the admin routes do not exist (404, not 401).
+    let routes = Route.allCases.filter { ($0 != .metrics || metrics != nil) && ($0.access != .admin || settings.tokens.admin != nil) }
     router.add(middleware: ErrorMiddleware(routes: routes))
-    let hitRoutes = HitRoutes(counter: counter, bodyTimeout: settings.limits.requestTimeout, callbackURLs: Set(settings.rollups.callbackURLs))
+    let hitRoutes = HitRoutes(
+        counter: counter, bodyTimeout: settings.limits.requestTimeout, callbackURLs: Set(settings.rollups.callbackURLs), tokens: settings.tokens,
+        web: settings.web
+    )
     let healthRoutes = HealthRoutes(counter: counter, drain: drain)
-    let liveViewRoutes = LiveViewRoutes(counter: counter)
+    let liveViewRoutes = LiveViewRoutes(counter: counter, tokens: settings.tokens)
+    let webRoutes = WebRoutes(counter: counter, tokens: settings.tokens, web: settings.web)
+    let adminRoutes = AdminRoutes(counter: counter)
     let streamRoute = StreamRoute(counter: counter, drain: drain, streams: OpenStreams(limit: settings.limits.maxStreams))
     for route in routes {
         switch route {
         case .hit: router.add(route, tokens: settings.tokens, use: hitRoutes.hit)
+        case .batch: router.add(route, tokens: settings.tokens, use: hitRoutes.batch)
+        case .countPixel: router.add(route, tokens: settings.tokens, use: webRoutes.countPixel)
+        case .countScript: router.add(route, tokens: settings.tokens, use: webRoutes.countScript)
+        case .badge: router.add(route, tokens: settings.tokens, use: webRoutes.badge)
+        case .keys: router.add(route, tokens: settings.tokens, use: adminRoutes.keys)
+        case .counters: router.add(route, tokens: settings.tokens, use: adminRoutes.reset)
         case .hits: router.add(route, tokens: settings.tokens, use: hitRoutes.hits)
         case .series: router.add(route, tokens: settings.tokens, use: liveViewRoutes.series)
         case .top: router.add(route, tokens: settings.tokens, use: liveViewRoutes.top)

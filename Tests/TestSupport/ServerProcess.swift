@@ -33,7 +33,10 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// The log's lines, each parsed as the JSON object the service writes (its default log format).
     public func jsonLog() throws -> [[String: Any]] {
-        try self.log.split(whereSeparator: \.isNewline).map { line in
+        // Whole lines only: the server may be writing the last one as this reads.
+        let log = self.log
+        let whole = log.hasSuffix("\n") ? log[...] : log[..<(log.lastIndex(of: "\n").map { log.index(after: $0) } ?? log.startIndex)]
+        return try whole.split(whereSeparator: \.isNewline).map { line in
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 throw RedisServerError("not a JSON object: \(line)")
             }

@@ -25,15 +25,70 @@ public struct KeySchema: Sendable, Hashable {
         var base = self.prefix
         base.reserveCapacity(self.prefix.count + key.bytes.count + 4)
         base += Self.open
-        for byte in key.bytes {
+        Self.escape(key.bytes, into: &base)
+        base.append(UInt8(ascii: "}"))
+        return CounterKeys(base: base)
+    }
+
+    private static func escape(_ bytes: [UInt8], into base: inout [UInt8]) {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "%"): base += Self.escapedPercent
             case UInt8(ascii: "}"): base += Self.escapedBrace
             default: base.append(byte)
             }
         }
-        base.append(UInt8(ascii: "}"))
-        return CounterKeys(base: base)
+    }
+
+    // MARK: Finding counters (`SCAN` patterns, docs/data-model.md)
+
+    /// A `SCAN MATCH` pattern for the keys with `role` (a glob, such as `:h:*`) of every counter whose
+    /// key starts with `prefix`.
+    func counterPattern(prefix: CounterKey, role: String) -> [UInt8] {
+        var escaped: [UInt8] = []
+        Self.escape(prefix.bytes, into: &escaped)
+        return Self.globEscaped(self.prefix + Self.open + escaped) + Array("*}".utf8) + Array(role.utf8)
+    }
+
+    /// A `SCAN MATCH` pattern for every key of one counter.
+    func allKeysPattern(of key: CounterKey) -> [UInt8] {
+        Self.globEscaped(self.counter(key).base) + Array(":*".utf8)
+    }
+
+    /// The counter and day of an hour-level hits bucket's name (`<prefix>:{<escaped key>}:h:<day>`);
+    /// nil for any other key.
+    func hourBucket(_ name: [UInt8]) -> (key: CounterKey, day: Int64)? {
+        let start = self.prefix + Self.open
+        guard name.starts(with: start), let close = name[start.count...].firstIndex(of: UInt8(ascii: "}")) else { return nil }
+        let role = Array(":\(BucketLevel.hours.token):".utf8)
+        let rest = name[(close + 1)...]
+        guard rest.starts(with: role), let day = Int64(String(decoding: rest.dropFirst(role.count), as: UTF8.self)) else { return nil }
+        var key: [UInt8] = []
+        var index = start.count
+        while index < close {
+            if name[index...].starts(with: Self.escapedPercent) {
+                key.append(UInt8(ascii: "%"))
+                index += 3
+            } else if name[index...].starts(with: Self.escapedBrace) {
+                key.append(UInt8(ascii: "}"))
+                index += 3
+            } else {
+                key.append(name[index])
+                index += 1
+            }
+        }
+        return (CounterKey(bytes: key), day)
+    }
+
+    /// `bytes` with the bytes `SCAN`'s glob gives a meaning (`*?[]\`) taken literally.
+    private static func globEscaped(_ bytes: [UInt8]) -> [UInt8] {
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(bytes.count + 4)
+        for byte in bytes {
+            if Self.globSpecial.contains(byte) { escaped.append(UInt8(ascii: "\\")) }
+            escaped.append(byte)
+        }
+        return escaped
     }
 
     // MARK: Roll-up (docs/exactly-once.md)
@@ -64,6 +119,7 @@ public struct KeySchema: Sendable, Hashable {
     }
 
     private static let open = Array(":{".utf8)
+    private static let globSpecial = Array("*?[]\\".utf8)
     private static let escapedPercent = Array("%25".utf8)
     private static let escapedBrace = Array("%7D".utf8)
 }

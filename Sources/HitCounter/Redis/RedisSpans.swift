@@ -24,10 +24,14 @@ struct RedisSpans {
     /// Starts one span named `operation` under each of `parents` (none when there are none).
     func start(_ operation: String, commands: Int, parents: [TraceParent], attributes: SpanAttributes = [:]) -> [any Span] {
         guard !parents.isEmpty else { return [] }
-        var all = self.server
-        all["db.operation.name"] = operation
-        if commands > 1 { all["db.operation.batch.size"] = commands }
-        all.merge(attributes)
-        return parents.map { $0.startChild(operation, ofKind: .client, attributes: all) }
+        return parents.map { parent in
+            parent.startChild(operation, ofKind: .client) {
+                var all = self.server
+                all["db.operation.name"] = operation
+                if commands > 1 { all["db.operation.batch.size"] = commands }
+                all.merge(attributes)
+                return all
+            }
+        }
     }
 }

@@ -56,6 +56,11 @@ final class HitBatcher: Sendable {
         var inFlight = false
         var order: [Target] = []
         var waiting: [Target: Waiting] = [:]
+
+        mutating func add(_ target: Target, count: Int, id: HitID?, callback: String?, trace: TraceParent?, promise: EventLoopPromise<HitReceipt>) {
+            if self.waiting[target] == nil { self.order.append(target) }
+            self.waiting[target, default: Waiting()].add(count: count, id: id, callback: callback, trace: trace, promise: promise)
+        }
     }
 
     private let lanes: [(eventLoop: any EventLoop, lane: NIOLockedValueBox<Lane>)]
@@ -70,16 +75,34 @@ final class HitBatcher: Sendable {
     /// The receipt of one caller's hits, completed on `eventLoop`.
     func hit(_ target: Target, count: Int, id: HitID?, callback: String?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitReceipt> {
         let promise = eventLoop.makePromise(of: HitReceipt.self)
+        self.enqueue(on: eventLoop) { $0.add(target, count: count, id: id, callback: callback, trace: trace, promise: promise) }
+        return promise.futureResult
+    }
+
+    /// The receipts of a batch of hits, all in the same flight: the one that leaves now, or the next.
+    func hit(
+        _ hits: [(target: Target, count: Int, id: HitID?, callback: String?)], trace: TraceParent?, on eventLoop: any EventLoop
+    ) -> [EventLoopFuture<HitReceipt>] {
+        let promises = hits.map { _ in eventLoop.makePromise(of: HitReceipt.self) }
+        self.enqueue(on: eventLoop) { lane in
+            for (index, (hit, promise)) in zip(hits, promises).enumerated() {
+                // The caller's span once: one Redis span under it for the flight.
+                lane.add(hit.target, count: hit.count, id: hit.id, callback: hit.callback, trace: index == 0 ? trace : nil, promise: promise)
+            }
+        }
+        return promises.map(\.futureResult)
+    }
+
+    /// Adds hits to `eventLoop`'s lane, and sends them at once when no flight is out.
+    private func enqueue(on eventLoop: any EventLoop, _ add: (inout Lane) -> Void) {
         let (loop, lane) = self.lane(for: eventLoop)
         let flight = lane.withLockedValue { lane -> [(Target, Waiting)]? in
-            if lane.waiting[target] == nil { lane.order.append(target) }
-            lane.waiting[target, default: Waiting()].add(count: count, id: id, callback: callback, trace: trace, promise: promise)
+            add(&lane)
             guard !lane.inFlight else { return nil }
             lane.inFlight = true
             return Self.takeFlight(&lane)
         }
         if let flight { self.start(flight, on: loop, lane: lane) }
-        return promise.futureResult
     }
 
     private func lane(for eventLoop: any EventLoop) -> (any EventLoop, NIOLockedValueBox<Lane>) {

@@ -32,6 +32,21 @@ public protocol HitStore: Sendable {
     /// clock: its total is what `hits` answers for the same window.
     func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries>
 
+    /// Counts `hits` (a batch), all at `second` or the store's clock's second, as one call for each
+    /// the store would make for one hit: for Redis, one script call for the whole batch (unless a flight
+    /// is out, when the batch is the next one). Exactly-once by id holds inside the batch too. Answers
+    /// each hit's receipt, in order.
+    func hit(_ hits: [Hit], at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<[HitReceipt]>
+
+    /// A page of the counters hit within the max range whose keys start with `prefix`, from `cursor`
+    /// (nil for the first page): about `limit` of them, each once over the whole listing if it was
+    /// hit before the listing started and not reset during it.
+    func keys(prefix: String, cursor: String?, limit: Int) async throws -> KeyPage
+
+    /// Removes everything of `key`: its buckets, its unique series and its ids, in one atomic step, then
+    /// its scores in the top sets. A counter reset starts again from zero; roll-ups already emitted stay.
+    func reset(key: CounterKey) async throws
+
     /// Whether the store keeps what `top` reads (a Redis store can be told not to, to save work per hit).
     var keepsTopKeys: Bool { get }
 

@@ -42,6 +42,30 @@ public final class MemoryHitStore: HitStore {
         eventLoop.makeSucceededFuture(self.hit(key: key, count: count, id: id, at: second))
     }
 
+    public func hit(_ hits: [Hit], at second: Int64?, trace _: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<[HitReceipt]> {
+        eventLoop.makeSucceededFuture(hits.map { self.hit(key: $0.key, count: $0.count, id: $0.id, at: second) })
+    }
+
+    /// Counters in byte order; the cursor is how many came before.
+    public func keys(prefix: String, cursor: String?, limit: Int) async throws -> KeyPage {
+        let start = cursor.flatMap { Int($0) } ?? 0
+        let prefix = Array(prefix.utf8)
+        let wallClock = Self.currentSecond()
+        let keys = self.state.withLockedValue { state in
+            Self.live(state.hits, at: wallClock).keys.filter { $0.bytes.starts(with: prefix) }
+        }.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        let page = Array(keys.dropFirst(start).prefix(limit))
+        return KeyPage(keys: page, next: start + page.count < keys.count ? String(start + page.count) : nil)
+    }
+
+    public func reset(key: CounterKey) async throws {
+        self.state.withLockedValue { state in
+            state.hits[key] = nil
+            state.ids[key] = nil
+            state.seen = state.seen.filter { $0.key.key != key }
+        }
+    }
+
     public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, trace _: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
         eventLoop.makeSucceededFuture(self.hits(key: key, range: range, unique: unique, at: second))
     }

@@ -76,6 +76,62 @@ public final class RedisHitStore: HitStore {
         )
     }
 
+    public func hit(_ hits: [Hit], at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<[HitReceipt]> {
+        let receipts = self.batcher.hit(
+            hits.map { (HitBatcher.Target(key: $0.key, second: second), $0.count, $0.id, $0.callback) }, trace: trace, on: eventLoop
+        )
+        return self.health.observe(EventLoopFuture.whenAllSucceed(receipts, on: eventLoop))
+    }
+
+    public func keys(prefix: String, cursor: String?, limit: Int) async throws -> KeyPage {
+        try await RedisKeyScan(client: self.client, keys: self.keys, maxRange: self.maxRange, clock: self.clock).page(prefix: prefix, cursor: cursor, limit: limit)
+    }
+
+    /// Top sets taken out of per call after the first, which also deletes the counter's keys.
+    static let topSetsPerResetCall = 4000
+
+    public func reset(key: CounterKey) async throws {
+        let counter = self.keys.counter(key)
+        var doomed = Set<[UInt8]>()
+        var cursor = "0"
+        repeat {
+            let reply = try await self.client.send(RedisCommand("SCAN", [
+                RedisArgument(cursor), "MATCH", RedisArgument(bytes: self.keys.allKeysPattern(of: key)), "COUNT", RedisArgument(RedisKeyScan.scanCount),
+            ]))
+            guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let names) = parts[1] else {
+                throw RedisError.protocolError("SCAN answered \(reply)")
+            }
+            cursor = String(decoding: next, as: UTF8.self)
+            for case .bulkString(let name) in names { doomed.insert(name) }
+        } while cursor != "0"
+        // The buckets a hit may be writing while this runs: this slice and the next of every level.
+        let now = self.clock.second()
+        for series in CounterKeys.Series.allCases {
+            for level in BucketLevel.allCases {
+                let slice = level.sliceStart(now)
+                doomed.insert(counter.bucket(series, level, sliceStart: slice))
+                doomed.insert(counter.bucket(series, level, sliceStart: slice + level.span))
+            }
+        }
+        // Every minute's and hour's top set the max range reaches, newest first.
+        var topSets: [[UInt8]] = []
+        if self.keepsTopKeys {
+            for level in [BucketLevel.minutes, .hours] {
+                let newest: Int64 = level.unitStart(now) + level.unit
+                let oldest: Int64 = level.unitStart(now - Int64(self.maxRange)) - level.unit
+                for unitStart in stride(from: newest, through: oldest, by: -Int(level.unit)) {
+                    topSets.append(self.keys.topKeys(level, unitStart: unitStart))
+                }
+            }
+        }
+        let first = min(topSets.count, Self.topSetsPerResetCall)
+        _ = try await self.health.observe(self.client.run(ResetScript(key: key, counterKeys: Array(doomed), topSets: Array(topSets[..<first])), on: self.client.eventLoop)).get()
+        for start in stride(from: first, to: topSets.count, by: Self.topSetsPerResetCall) {
+            let sets = Array(topSets[start..<min(start + Self.topSetsPerResetCall, topSets.count)])
+            _ = try await self.client.run(ResetScript(key: key, counterKeys: [], topSets: sets), on: self.client.eventLoop).get()
+        }
+    }
+
     public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
         self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in [WindowPlan(now: now, range: range)] }.map { $0.hits[0] }
     }

@@ -12,10 +12,10 @@ public struct TraceParent: Sendable {
         self.context = context
     }
 
-    /// A span under this parent, with `attributes`.
-    func startChild(_ name: String, ofKind kind: SpanKind, attributes: SpanAttributes) -> any Span {
+    /// A span under this parent, with `attributes` (built only when the span records).
+    func startChild(_ name: String, ofKind kind: SpanKind, attributes: () -> SpanAttributes) -> any Span {
         let span = self.tracer.startSpan(name, context: self.context, ofKind: kind)
-        span.attributes.merge(attributes)
+        if span.isRecording { span.attributes.merge(attributes()) }
         return span
     }
 }

@@ -3,6 +3,14 @@ enum KeySet: Sendable, Equatable, CustomStringConvertible {
     case single(String)
     case numbered(prefix: String, count: Int)
 
+    /// The key numbered `number` (modulo the count).
+    func name(_ number: UInt64) -> String {
+        switch self {
+        case .single(let key): key
+        case .numbered(let prefix, let count): prefix + String(number % UInt64(count))
+        }
+    }
+
     var count: Int {
         switch self {
         case .single: 1

@@ -29,7 +29,7 @@ struct LoadArguments: ParsableArguments {
     @Option(help: "How long to wait for each answer (and for each connect) before counting a timeout.")
     var timeout = "5s"
 
-    @Option(help: "Operations and weights: hit (POST /hit), hits (GET /hits), series (GET /series), top (GET /top), healthz, readyz. Such as hit=80,hits=20 or healthz=100.")
+    @Option(help: "Operations and weights: hit (POST /hit), batch (POST /hit/batch, 100 hits each), hits (GET /hits), series (GET /series), top (GET /top), healthz, readyz. Such as hit=80,hits=20 or healthz=100.")
     var mix = RequestMix.default.description
 
     @Option(help: "Use N keys, PREFIX0 to PREFIX{N-1}, chosen uniformly (default: the one key `default`).")

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// The bytes of every request a run may send to one target, prepared before it starts.
@@ -18,6 +19,11 @@ struct RequestTemplates {
         case single(ByteBuffer)
         case numbered(prefix: ByteBuffer, count: UInt64)
     }
+
+    /// Hits per `POST /hit/batch`, and how many different bodies a run sends (each with keys drawn
+    /// from the key set once, before the run).
+    static let batchHits = 100
+    static let batchBodies = 64
 
     /// Indexed like `RequestMix.entries`.
     private let templates: [Template]
@@ -46,6 +52,17 @@ struct RequestTemplates {
                     tails: ranges.map { ByteBuffer(string: "&range=\($0)&step=\(max(60, ($0 + 1439) / 1440))\(headers)\r\n") },
                     usesKey: true
                 )
+            case .batch:
+                // Whole requests, prepared once: the body's keys are not drawn per request.
+                var random = SplitMix64(seed: 0x5EED)
+                let requests = (0..<Self.batchBodies).map { _ in
+                    let hits = (0..<Self.batchHits).map { _ in
+                        #"{"key":"# + Self.jsonQuoted(keys.name(random.next())) + #","count":\#(count)}"#
+                    }
+                    let body = "[" + hits.joined(separator: ",") + "]"
+                    return ByteBuffer(string: "POST \(path)\(headers)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                }
+                return Template(head: ByteBuffer(), tails: requests, usesKey: false)
             case .top:
                 return Template(head: ByteBuffer(), tails: ranges.map { ByteBuffer(string: "GET \(path)?range=\($0)\(headers)\r\n") }, usesKey: false)
             case .healthz, .readyz:
@@ -76,6 +93,20 @@ struct RequestTemplates {
         }
         let tails = template.tails
         buffer.writeImmutableBuffer(tails.count == 1 ? tails[0] : tails[Int(random.next() % UInt64(tails.count))])
+    }
+
+    /// `text` as a JSON string.
+    static func jsonQuoted(_ text: String) -> String {
+        var quoted = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            case _ where scalar.value < 0x20: quoted += String(format: "\\u%04x", scalar.value)
+            default: quoted.unicodeScalars.append(scalar)
+            }
+        }
+        return quoted + "\""
     }
 
     /// The key as a query value: everything but unreserved characters as %XX.

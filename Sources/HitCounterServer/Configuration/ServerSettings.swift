@@ -35,6 +35,8 @@ struct ServerSettings: Sendable {
     var topKeys = true
     /// Where each closed minute's roll-up events go (Redis store only).
     var rollups = RollupSettings()
+    /// Counting from web pages: CORS origins, public counters, Do-Not-Track, batch size.
+    var web = WebCounting()
     /// Between SIGTERM and closing the listener, `/readyz` answers 503 and requests are still served.
     var shutdownDelay = Duration.zero
 

@@ -56,7 +56,8 @@ extension Setting {
     static let all: [Setting] = [
         .hostname, .port, .store, .redisUrl, .redisPassword, .redisTimeout, .redisTlsCa, .redisTlsCert, .redisTlsKey, .redisTlsInsecure, .maxRange, .logLevel, .logFormat, .idleTimeout,
         .requestTimeout, .maxConnections, .maxStreams, .dedupPeriod, .topKeys, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
-        .serverName, .shutdownDelay, .writeToken, .writeTokenFile, .readToken, .readTokenFile,
+        .serverName, .shutdownDelay, .writeToken, .writeTokenFile, .readToken, .readTokenFile, .adminToken, .adminTokenFile, .corsOrigins,
+        .corsReadOrigins, .publicKeyPrefixes, .respectDoNotTrack, .maxBatch,
     ]
 
     static let hostname: Setting = Setting("hostname", "Address to listen on (default 127.0.0.1; 0.0.0.0 in a container).") { text, settings throws(SettingsError) in
@@ -244,6 +245,57 @@ extension Setting {
 }
 
 extension Setting {
+    static let adminToken: Setting = Setting("adminToken", "Bearer token GET /keys and DELETE /counters/{key} need; without one they are 404 (default none).", secret: true) { text, settings throws(SettingsError) in
+        settings.tokens.admin = try Setting.adminToken.token(text)
+    }
+
+    static let adminTokenFile: Setting = Setting("adminTokenFile", "The admin token, from a file (default none).") { text, settings throws(SettingsError) in
+        guard settings.tokens.admin == nil else { throw Setting.adminTokenFile.error("and HITCOUNTER_ADMIN_TOKEN are both set; keep one") }
+        settings.tokens.admin = try Setting.adminToken.token(Setting.adminTokenFile.file(text))
+    }
+
+    static let corsOrigins: Setting = Setting("corsOrigins", "Origins whose pages may count (POST /hit, /hit/batch): https://example.com,... or * (default none).") { text, settings throws(SettingsError) in
+        settings.web.countOrigins = try Setting.corsOrigins.origins(text)
+    }
+
+    static let corsReadOrigins: Setting = Setting("corsReadOrigins", "Origins whose pages may read counts (GET /hits, /series, /top, /stream, /badge.svg): as --cors-origins (default none).") { text, settings throws(SettingsError) in
+        settings.web.readOrigins = try Setting.corsReadOrigins.origins(text)
+    }
+
+    static let publicKeyPrefixes: Setting = Setting("publicKeyPrefixes", "Key prefixes anyone may count (one hit at a time) and read without a token, comma separated, such as page: (default none).") { text, settings throws(SettingsError) in
+        let prefixes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !prefixes.contains(where: \.isEmpty) || text.isEmpty else { throw Setting.publicKeyPrefixes.error("must not hold an empty prefix (it would make every key public)") }
+        settings.tokens.publicKeyPrefixes = prefixes
+    }
+
+    static let respectDoNotTrack: Setting = Setting("respectDoNotTrack", "true: anonymous hits from browsers sending DNT: 1 or Sec-GPC: 1 are not counted (default false).") { text, settings throws(SettingsError) in
+        switch text.lowercased() {
+        case "true": settings.web.respectsDoNotTrack = true
+        case "false": settings.web.respectsDoNotTrack = false
+        default: throw Setting.respectDoNotTrack.error("must be true or false")
+        }
+    }
+
+    static let maxBatch: Setting = Setting("maxBatch", "Hits one POST /hit/batch may carry, 1 to 1000 (default 100).") { text, settings throws(SettingsError) in
+        guard let value = Int(text), HitCounter.batchBounds.contains(value) else { throw Setting.maxBatch.error("must be an integer from 1 to 1000") }
+        settings.web.maxBatch = value
+    }
+
+    /// A list of origins (`scheme://host[:port]`, as browsers send them), or `*`.
+    func origins(_ text: String) throws(SettingsError) -> WebCounting.Origins {
+        let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if items.isEmpty { return .none }
+        if items == ["*"] { return .any }
+        for origin in items {
+            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
+                url.path.isEmpty, url.query == nil, url.fragment == nil, url.user == nil
+            else {
+                throw self.error("must be * or origins such as https://example.com (a scheme, a host and maybe a port; no path), comma separated: \(origin) is not one")
+            }
+        }
+        return .exactly(Set(items))
+    }
+
     /// The Redis TLS settings changed by `change`; refused unless the URL is `rediss://`.
     func tls(_ settings: ServerSettings, _ change: (inout RedisTLS) -> Void) throws(SettingsError) -> RedisTLS {
         guard var tls = settings.redis.tls else { throw self.error("needs a rediss:// Redis URL (--redis-url / HITCOUNTER_REDIS_URL)") }

@@ -1,17 +1,25 @@
+import HitCounter
 import Hummingbird
 
 /// The bearer tokens that open writes and reads; nil means that side is open to all.
 struct AccessTokens: Sendable {
     var write: [UInt8]?
     var read: [UInt8]?
+    /// Opens the admin routes, which do not exist without it.
+    var admin: [UInt8]?
+    /// Counters whose key starts with one of these may be counted (one hit at a time) and read without
+    /// a token: what a public page counts (docs/web-counting.md).
+    var publicKeyPrefixes: [String] = []
 
-    /// Whether `presented` opens `access`. The write token opens reads too.
+    /// Whether `presented` opens `access`. The write token opens reads too; only the admin token opens
+    /// the admin routes, and none does when it is not set.
     func allows(_ access: Access, presented: [UInt8]?) -> Bool {
         let required: [[UInt8]] = switch access {
         case .write: self.write.map { [$0] } ?? []
         case .read: self.read.map { [$0] + (self.write.map { [$0] } ?? []) } ?? []
+        case .admin: self.admin.map { [$0] } ?? []
         }
-        guard !required.isEmpty else { return true }
+        guard !required.isEmpty else { return access != .admin }
         guard let presented else { return false }
         // Every candidate is compared, each in constant time, so timing tells nothing about either.
         return required.reduce(false) { found, token in Self.constantTimeEqual(token, presented) || found }
@@ -20,6 +28,19 @@ struct AccessTokens: Sendable {
     enum Access: Sendable {
         case read
         case write
+        case admin
+    }
+
+    /// Whether `presented` opens `access` for requests on `keys`: the token's rule, or for reads and
+    /// writes when every key is public (`WebCounting.publicKeyPrefixes`), no token at all.
+    func allows(_ access: Access, presented: [UInt8]?, keys: some Collection<CounterKey>) -> Bool {
+        if self.allows(access, presented: presented) { return true }
+        return access != .admin && !keys.isEmpty && keys.allSatisfy(self.isPublic)
+    }
+
+    /// Whether anyone may count and read `key` without a token.
+    func isPublic(_ key: CounterKey) -> Bool {
+        self.publicKeyPrefixes.contains { key.bytes.starts(with: $0.utf8) }
     }
 
     /// Compares without stopping at the first difference; only the lengths' equality shows in timing.

@@ -149,10 +149,11 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(self.wrapInboundOut(.head(request)))
     }
 
-    /// The route and method of a hot route, and no body announced.
+    /// The route and method of a hot route, no body announced, and not from a page (`Origin`: the router's
+    /// CORS rules apply).
     private static func mayBeHot(_ request: HTTPRequest) -> Bool {
         guard request.headerFields[.transferEncoding] == nil, (request.headerFields[.contentLength] ?? "0") == "0",
-            let path = request.path
+            request.headerFields[.origin] == nil, let path = request.path
         else { return false }
         let route = path.split(separator: "?", maxSplits: 1).first ?? ""
         return (request.method == .post && route == "/hit") || (request.method == .get && route == "/hits")
@@ -165,7 +166,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let route: Route
         let answered: EventLoopFuture<JSONObject>
-        var span: (any Span)?
+        let span: (any Span)?
         do {
             if request.method == .post {
                 route = .hit
@@ -217,6 +218,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var parent = ServiceContext.topLevel
         tracer.extract(request.headerFields, into: &parent, using: HTTPFieldsExtractor())
         let span = tracer.startSpan(route.path, context: parent, ofKind: .server)
+        guard span.isRecording else { return span }
         span.updateAttributes { attributes in
             attributes["http.request.method"] = request.method.rawValue
             attributes["url.path"] = route.path
@@ -227,7 +229,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static func end(_ span: any Span, status: HTTPResponse.Status) {
-        span.attributes["http.response.status_code"] = status.code
+        if span.isRecording { span.attributes["http.response.status_code"] = status.code }
         if status.kind == .serverError { span.setStatus(SpanStatus(code: .error)) }
         span.end()
     }

@@ -1,10 +1,11 @@
 import Foundation
 
-/// Finds a name given twice in a JSON object's top level. JSON parsers keep one of the two silently;
-/// a request that says two things is refused instead, as a repeated query parameter is.
+/// Finds a name given twice in a JSON object. JSON parsers keep one of the two silently; a request
+/// that says two things is refused instead, as a repeated query parameter is.
 enum JSONDuplicateNames {
-    /// The first repeated top-level name of `json`, which must already have parsed as an object.
-    static func first(in json: some Collection<UInt8>) -> String? {
+    /// The first name repeated inside one object at `depth` of `json`, which must already have parsed:
+    /// depth 1 is a top-level object (`POST /hit`), depth 2 the objects of a top-level array (a batch).
+    static func first(in json: some Collection<UInt8>, depth objectDepth: Int = 1) -> String? {
         var depth = 0
         var inString = false
         var escaped = false
@@ -34,9 +35,11 @@ enum JSONDuplicateNames {
                 stringStart = index
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 depth += 1
+                // Each object has names of its own.
+                if byte == UInt8(ascii: "{"), depth == objectDepth { names.removeAll() }
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 depth -= 1
-            case UInt8(ascii: ":") where depth == 1:
+            case UInt8(ascii: ":") where depth == objectDepth:
                 if let name = lastString, !names.insert(name).inserted { return name }
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
                 continue

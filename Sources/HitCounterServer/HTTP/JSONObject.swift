@@ -27,6 +27,7 @@ struct JSONField: ExpressibleByStringLiteral {
     static func string(_ value: String) -> JSONField { JSONField(text: JSONString.quoted(value)) }
     static func integer(_ value: some BinaryInteger) -> JSONField { JSONField(text: String(value)) }
     static func bool(_ value: Bool) -> JSONField { JSONField(text: value ? "true" : "false") }
+    static let null = JSONField(text: "null")
 
     static func array(_ elements: [JSONField]) -> JSONField {
         JSONField(text: "[" + elements.map(\.text).joined(separator: ",") + "]")

@@ -27,6 +27,14 @@ struct RequestParameters {
         try self.check(allowed)
     }
 
+    /// The members of a JSON object (an element of a batch), each checked to be one of `allowed`.
+    init(object: [String: JSONValue], allowed: [String]) throws(RequestError) {
+        for (name, value) in object {
+            self.values[name] = .body(value)
+        }
+        try self.check(allowed)
+    }
+
     /// Reads the query and, when `bodyTimeout` is given, a JSON body that must arrive within it.
     init(_ request: Request, allowed: [String], bodyTimeout: Duration? = nil) async throws {
         let query = try QueryParameters(request.uri.query)
@@ -55,15 +63,15 @@ struct RequestParameters {
         return request.headers[.transferEncoding] != nil
     }
 
-    /// The body, up to `maxBodyBytes` (more is a 413), sent within `timeout` (or a 408): a client
+    /// The body, up to `maxBytes` (more is a 413), sent within `timeout` (or a 408): a client
     /// trickling a body cannot hold a request open for longer.
-    private static func collectBody(of request: Request, within timeout: Duration) async throws -> ByteBuffer {
+    static func collectBody(of request: Request, within timeout: Duration, upTo maxBytes: Int = Self.maxBodyBytes) async throws -> ByteBuffer {
         try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask {
                 do {
-                    return try await request.body.collect(upTo: Self.maxBodyBytes)
+                    return try await request.body.collect(upTo: maxBytes)
                 } catch is NIOTooManyBytesError {
-                    throw RequestError(.contentTooLarge, "the request body is larger than \(Self.maxBodyBytes) bytes")
+                    throw RequestError(.contentTooLarge, "the request body is larger than \(maxBytes) bytes")
                 }
             }
             group.addTask {
@@ -130,6 +138,16 @@ struct RequestParameters {
         guard !allowed.isEmpty else { throw RequestError.badParameter("callback", "is not accepted: this service has no callbacks configured") }
         guard allowed.contains(url) else { throw RequestError.badParameter("callback", "must be one of the callback URLs this service is configured with") }
         return url
+    }
+
+    /// A text parameter, `defaultValue` when absent.
+    func string(_ name: String, default defaultValue: String) throws -> String {
+        try self.text(name, allowInteger: false) ?? defaultValue
+    }
+
+    /// A text parameter, nil when absent.
+    func string(_ name: String) throws -> String? {
+        try self.text(name, allowInteger: false)
     }
 
     /// A boolean parameter: `true` or `false` (or a JSON boolean), `false` when absent.

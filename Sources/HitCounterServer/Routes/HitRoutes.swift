@@ -10,20 +10,49 @@ struct HitRoutes: Sendable {
     var bodyTimeout = HTTPLimits().requestTimeout
     /// The callback URLs a hit may name.
     var callbackURLs: Set<String> = []
+    var tokens = AccessTokens()
+    var web = WebCounting()
 
     /// Answers once the hit is stored: an acknowledged hit is never lost by this service. With an
-    /// `id`, `counted` says whether this call counted or the id had been counted already.
+    /// `id`, `counted` says whether this call counted or the id had been counted already. The body may
+    /// be JSON of any content type, so `navigator.sendBeacon`'s `text/plain` counts too.
     @Sendable func hit(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let parameters = try await RequestParameters(request, allowed: HitRequest.parameters, bodyTimeout: self.bodyTimeout)
         let hit = try HitRequest(parameters, callbackURLs: self.callbackURLs)
+        let anonymous = try self.authorizeHits(request, [hit])
+        if anonymous, self.web.doesNotTrack(request) { return hit.answer(HitReceipt(second: 0, counted: false)) }
         return hit.answer(try await self.counter.hit(key: hit.key, count: hit.count, id: hit.id, callback: hit.callback))
+    }
+
+    /// `POST /hit/batch`: a JSON array of hits, each as `POST /hit` takes one, checked whole before any
+    /// is counted, counted in one round trip; `{"results":[...]}`, one per hit, in order.
+    @Sendable func batch(request: Request, context: BasicRequestContext) async throws -> JSONObject {
+        let batch = try await BatchRequest(request, maxHits: self.web.maxBatch, bodyTimeout: self.bodyTimeout, callbackURLs: self.callbackURLs)
+        let anonymous = try self.authorizeHits(request, batch.hits)
+        if anonymous, self.web.doesNotTrack(request) { return batch.answer(batch.hits.map { _ in HitReceipt(second: 0, counted: false) }) }
+        return batch.answer(try await self.counter.hit(batch.hits.map { Hit(key: $0.key, count: $0.count, id: $0.id, callback: $0.callback) }))
     }
 
     /// `{"key","range","hits"}`, or with `unique=true`, `{"key","range","unique"}`: the distinct ids
     /// counted in the window.
     @Sendable func hits(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let read = try HitsRequest(try await RequestParameters(request, allowed: HitsRequest.parameters), maxRange: self.counter.maxRange)
+        try self.tokens.authorize(.read, request, keys: [read.key])
         return read.answer(try await self.counter.hits(key: read.key, range: read.range, unique: read.unique))
+    }
+
+    /// Checks that the request may count `hits`: with a token that opens writes, or without one when
+    /// every key is public, one hit each and no callback. True when it counts anonymously.
+    func authorizeHits(_ request: Request, _ hits: [HitRequest]) throws -> Bool {
+        if self.tokens.isAuthorized(.write, request) { return false }
+        try self.tokens.authorize(.write, request, keys: hits.map(\.key))
+        if hits.contains(where: { $0.count != 1 || $0.callback != nil }) {
+            throw RequestError(
+                .unauthorized, "without a token, a public counter takes one hit at a time (count 1) and no callback",
+                headers: [.wwwAuthenticate: #"Bearer realm="hitcounter""#]
+            )
+        }
+        return true
     }
 }
 

@@ -5,6 +5,7 @@ import Hummingbird
 /// docs/live-view.md).
 struct LiveViewRoutes: Sendable {
     let counter: HitCounter
+    var tokens = AccessTokens()
 
     /// `{"key","range","step","now","total","points":[{"start","hits","partial"}]}`; with `unique=true`,
     /// the points count distinct ids.
@@ -14,6 +15,7 @@ struct LiveViewRoutes: Sendable {
         let range = try parameters.integer("range", in: 1...self.counter.maxRange, default: min(3600, self.counter.maxRange))
         let step = try parameters.integer("step", in: 1...self.counter.maxRange, default: min(60, self.counter.maxRange))
         let unique = try parameters.boolean("unique")
+        try self.tokens.authorize(.read, request, keys: [key])
         let series = try await self.counter.series(key: key, range: range, step: step, unique: unique)
         return JSONObject([
             "key": .string(key.description), "range": .integer(range), "step": .integer(step), "unique": .bool(unique), "now": .integer(series.now),

@@ -5,6 +5,7 @@ import Hummingbird
 /// handler.
 enum Route: String, CaseIterable, Sendable {
     case hit = "/hit"
+    case batch = "/hit/batch"
     case hits = "/hits"
     case series = "/series"
     case top = "/top"
@@ -13,15 +14,25 @@ enum Route: String, CaseIterable, Sendable {
     case healthz = "/healthz"
     case readyz = "/readyz"
     case metrics = "/metrics"
+    case countScript = "/count.js"
+    case countPixel = "/count.gif"
+    case badge = "/badge.svg"
+    case keys = "/keys"
+    /// `DELETE /counters/{key}`: the key is the rest of the path.
+    case counters = "/counters"
 
     var path: String { self.rawValue }
+
+    /// The path the router registers: the counter's key follows `/counters/`.
+    var pattern: String { self == .counters ? "/counters/**" : self.rawValue }
 
     /// The method its handler answers; a `GET` route answers `HEAD` too (Hummingbird's
     /// `autoGenerateHeadEndpoints`: the same answer without its body).
     var method: HTTPRequest.Method {
         switch self {
-        case .hit: .post
-        case .hits, .series, .top, .stream, .dashboard, .healthz, .readyz, .metrics: .get
+        case .hit, .batch: .post
+        case .counters: .delete
+        case .hits, .series, .top, .stream, .dashboard, .healthz, .readyz, .metrics, .countScript, .countPixel, .badge, .keys: .get
         }
     }
 
@@ -31,17 +42,45 @@ enum Route: String, CaseIterable, Sendable {
     /// dashboard's page, which holds no data (it asks for the read token and sends it in a header).
     var access: AccessTokens.Access? {
         switch self {
-        case .hit: .write
-        case .hits, .series, .top, .stream: .read
-        case .dashboard, .healthz, .readyz, .metrics: nil
+        case .hit, .batch, .countPixel: .write
+        case .hits, .series, .top, .stream, .badge: .read
+        case .keys, .counters: .admin
+        case .dashboard, .healthz, .readyz, .metrics, .countScript: nil
         }
+    }
+
+    /// Routes on counters a public key opens without a token (`AccessTokens.publicKeyPrefixes`): their
+    /// handlers check access once they know the keys.
+    var opensForPublicKeys: Bool {
+        switch self {
+        case .hit, .batch, .countPixel, .hits, .series, .badge: true
+        default: false
+        }
+    }
+
+    /// Which CORS origins may call it from a page (`WebCounting`); nil: no page on another origin may.
+    var crossOrigin: CrossOrigin? {
+        switch self {
+        case .hit, .batch: .count
+        case .hits, .series, .top, .stream, .badge: .read
+        case .countScript, .countPixel, .dashboard, .healthz, .readyz, .metrics, .keys, .counters: nil
+        }
+    }
+
+    enum CrossOrigin {
+        case count
+        case read
     }
 
     /// The route a request path names, the way Hummingbird's router matches it: empty segments are
     /// skipped, so `/hit/` and `//hit` name `/hit`.
     init?(matching path: String) {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        guard segments.count <= 1, let route = Route(rawValue: "/" + (segments.first ?? "")) else { return nil }
+        if segments.count >= 2, segments[0] == "counters" {
+            self = .counters
+            return
+        }
+        guard let route = Route(rawValue: "/" + segments.joined(separator: "/")), route != .counters else { return nil }
         self = route
     }
 }
@@ -52,8 +91,9 @@ extension Router<BasicRequestContext> {
     func add(
         _ route: Route, tokens: AccessTokens, use handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> some ResponseGenerator
     ) {
-        let group = self.group(RouterPath(route.path))
-        if let access = route.access {
+        let group = self.group(RouterPath(route.pattern))
+        // With public keys, a route on counters checks access in its handler, once it has the keys.
+        if let access = route.access, !(route.opensForPublicKeys && !tokens.publicKeyPrefixes.isEmpty) {
             group.add(middleware: AccessMiddleware(access: access, tokens: tokens))
         }
         group.on("", method: route.method, use: handler)

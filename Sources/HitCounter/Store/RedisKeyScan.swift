@@ -1,0 +1,59 @@
+import NIOCore
+
+/// Lists counters with Redis's `SCAN`: a counter hit within the max range has an hour-level bucket
+/// (`<base>:h:<day>`, docs/data-model.md), so the scan matches those keys. A counter whose hits span
+/// several days has one per day: it is listed from its newest only (a later day's bucket is checked
+/// with `EXISTS`), so each counter comes once. The cursor is `SCAN`'s own, so a listing holds
+/// nothing in Redis or here between pages, and it pages through the whole keyspace (other keys
+/// included), a few thousand keys per page.
+struct RedisKeyScan: Sendable {
+    let client: RedisClient
+    let keys: KeySchema
+    let maxRange: Int
+    let clock: RedisClock
+
+    /// Keys `SCAN` looks at per call, and calls per page at most (a page may come back short, even
+    /// empty, with a cursor to go on from, as `SCAN` itself does).
+    static let scanCount = 1000
+    static let maxScansPerPage = 20
+
+    func page(prefix: String, cursor: String?, limit: Int) async throws -> KeyPage {
+        let pattern = self.keys.counterPattern(prefix: CounterKey(prefix), role: ":" + BucketLevel.hours.token + ":*")
+        var cursor = cursor ?? "0"
+        var found: [(key: CounterKey, day: Int64, later: [[UInt8]])] = []
+        var scans = 0
+        repeat {
+            let reply = try await self.client.send(RedisCommand("SCAN", [
+                RedisArgument(cursor), "MATCH", RedisArgument(bytes: pattern), "COUNT", RedisArgument(Self.scanCount), "TYPE", "string",
+            ]))
+            guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let names) = parts[1] else {
+                throw RedisError.protocolError("SCAN answered \(reply)")
+            }
+            cursor = String(decoding: next, as: UTF8.self)
+            for case .bulkString(let name) in names {
+                guard let (key, day) = self.keys.hourBucket(name) else { continue }
+                found.append((key, day, self.laterDays(of: key, after: day)))
+            }
+            scans += 1
+        } while cursor != "0" && found.count < limit && scans < Self.maxScansPerPage
+        // Listed from its newest day only.
+        let checks = found.flatMap(\.later).map { RedisCommand("EXISTS", [RedisArgument(bytes: $0)]) }
+        let exists = checks.isEmpty ? [] : try await self.client.send(checks)
+        var index = 0
+        var listed: [CounterKey] = []
+        for entry in found {
+            let newer = exists[index..<index + entry.later.count].contains { $0.int64 == 1 }
+            index += entry.later.count
+            if !newer { listed.append(entry.key) }
+        }
+        return KeyPage(keys: listed, next: cursor == "0" ? nil : cursor)
+    }
+
+    /// The hour-level buckets of `key` for the days after `day`, up to the current one.
+    private func laterDays(of key: CounterKey, after day: Int64) -> [[UInt8]] {
+        let today = BucketLevel.hours.sliceStart(self.clock.second())
+        guard day < today else { return [] }
+        let counter = self.keys.counter(key)
+        return stride(from: day + BucketLevel.hours.span, through: today, by: Int(BucketLevel.hours.span)).map { counter.bucket(.hits, .hours, sliceStart: $0) }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import HitCounter
+import Hummingbird
+import NIOCore
+
+/// Counting and showing counts where a page cannot send headers (docs/web-counting.md):
+/// `GET /count.gif` (a pixel that counts), `GET /count.js` (a script that counts its page) and
+/// `GET /badge.svg` (a counter's hits as a badge for a README). Tokens cannot ride along on an image,
+/// so these serve public counters (`--public-key-prefixes`), or any counter when no token is set.
+struct WebRoutes: Sendable {
+    let counter: HitCounter
+    let tokens: AccessTokens
+    let web: WebCounting
+
+    /// The 1x1 transparent GIF the pixel answers.
+    static let pixel = ByteBuffer(bytes: [
+        0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0x21, 0xF9, 0x04, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x2C, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3B,
+    ])
+
+    /// `GET /count.gif?key=...[&id=...]`: counts one hit, answers a 1x1 GIF no cache keeps (so every
+    /// view reaches the service). Refusals are JSON, as everywhere.
+    @Sendable func countPixel(request: Request, context: BasicRequestContext) async throws -> Response {
+        let hit = try HitRequest(RequestParameters(query: request.uri.query, allowed: ["key", "id"]), callbackURLs: [])
+        let anonymous = try HitRoutes(counter: self.counter, tokens: self.tokens, web: self.web).authorizeHits(request, [hit])
+        if !(anonymous && self.web.doesNotTrack(request)) {
+            try await self.counter.hit(key: hit.key, count: 1, id: hit.id)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "image/gif", .cacheControl: "no-store, max-age=0"], body: .init(byteBuffer: Self.pixel)
+        )
+    }
+
+    /// `GET /count.js`: the script a page includes to count itself (`CountScript`).
+    @Sendable func countScript(request: Request, context: BasicRequestContext) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=300", .init("X-Content-Type-Options")!: "nosniff"],
+            body: .init(byteBuffer: ByteBuffer(string: CountScript(respectsDoNotTrack: self.web.respectsDoNotTrack).source))
+        )
+    }
+
+    /// `GET /badge.svg?key=...[&range=...][&label=...][&unique=true]`: `label | hits` over the window
+    /// (the max range by default), revalidated on every view (`no-cache` with an `ETag`, so an
+    /// unchanged count is a 304 without a body).
+    @Sendable func badge(request: Request, context: BasicRequestContext) async throws -> Response {
+        let parameters = try RequestParameters(query: request.uri.query, allowed: ["key", "range", "label", "unique"])
+        let key = try parameters.key()
+        let range = try parameters.integer("range", in: 1...self.counter.maxRange, default: self.counter.maxRange)
+        let unique = try parameters.boolean("unique")
+        let label = try parameters.string("label", default: "views")
+        guard !label.isEmpty, label.count <= Badge.maxLabel else {
+            throw RequestError.badParameter("label", "must be from 1 to \(Badge.maxLabel) characters")
+        }
+        try self.tokens.authorize(.read, request, keys: [key])
+        let hits = try await self.counter.hits(key: key, range: range, unique: unique)
+        let svg = Badge(label: label, value: Badge.grouped(hits)).svg
+        let tag = "\"\(Self.fingerprint(svg))\""
+        var headers: HTTPFields = [.cacheControl: "no-cache", .eTag: tag]
+        if request.headers[.ifNoneMatch]?.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == tag }) == true {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "image/svg+xml; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: svg)))
+    }
+
+    /// FNV-1a of the badge, in hex: enough to tell two badges apart.
+    private static func fingerprint(_ text: String) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
+        }
+        return String(hash, radix: 16)
+    }
+}
