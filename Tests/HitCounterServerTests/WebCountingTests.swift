@@ -131,6 +131,18 @@ import FoundationXML
         }
     }
 
+    /// The service's own page (`GET /`) is its own origin: its `Host`. Over raw HTTP, as a browser sends it.
+    @Test func aPageOfTheServiceItselfMayCount() async throws {
+        let server = try await ServerProcess(["--store", "memory"])
+        func post(origin: String) async throws -> Int? {
+            let request = "POST /hit?key=own HTTP/1.1\r\nHost: counter.example:8080\r\nOrigin: \(origin)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            return try await rawExchange(port: server.port, request).responses.first?.status
+        }
+        #expect(try await post(origin: "https://counter.example:8080") == 200)
+        #expect(try await post(origin: "https://counter.example:8081") == 403, "another port is another origin")
+        #expect(try await post(origin: "https://other.example") == 403)
+    }
+
     @Test func doNotTrackSkipsAnonymousHitsWhenTheOperatorSaysSo() async throws {
         try await Self.app { $0.web.respectsDoNotTrack = true }.test(.router) { client in
             for header: HTTPField.Name in [.dnt, .secGPC] {
