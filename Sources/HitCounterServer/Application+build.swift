@@ -32,7 +32,7 @@ func buildApplication(
     let requestMetrics = metrics.map { _ in RequestMetrics() }
     let hotRoutes = HotRoutesHandler.Service(
         counter: counter, callbackURLs: Set(settings.rollups.callbackURLs), tokens: settings.tokens, metrics: requestMetrics,
-        servedBy: settings.serverName, tracer: tracer, logger: logger
+        servedBy: settings.serverName, tracer: tracer, web: settings.web, logger: logger
     )
     let application = Application(
         router: buildRouter(settings, counter: counter, metrics: metrics, requestMetrics: requestMetrics, drain: drain),
@@ -78,7 +78,8 @@ func buildRouter(
     if counter.tracer != nil {
         // A span per request, the caller's `traceparent` its parent; inside it, the access log line
         // carries its ids. Counter keys and ids are the users' data: not recorded.
-        router.add(middleware: TracingMiddleware(redactingQueryParameters: ["key", "id", "callback"]))
+        router.add(middleware: TracingMiddleware(redactingQueryParameters: ["key", "id", "callback", "prefix"]))
+        router.add(middleware: TracedPathRedaction())
     }
     router.add(middleware: AccessLogMiddleware())
     // Without an admin token, the admin routes do not exist (404, not 401).

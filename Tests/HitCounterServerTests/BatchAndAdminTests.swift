@@ -171,7 +171,11 @@ import Testing
                     #expect(response.text == #"{"key":"blog/post one","reset":true}"# + "\n")
                 }
                 #expect(try await Self.hits(client, "blog%2Fpost%20one") == 0)
-                try await client.execute(uri: "/keys?cursor=abc", method: .get, headers: Self.adminHeader) { #expect($0.status == .badRequest) }
+                for cursor in ["abc", "", "-1", "99999999999999999999", "1.5"] {
+                    try await client.execute(uri: "/keys?cursor=\(cursor)", method: .get, headers: Self.adminHeader) {
+                        #expect($0.status == .badRequest, "cursor \(cursor)")
+                    }
+                }
             }
             // No admin token: the routes are not there at all.
             try await testApplication(redis: redis.configuration).test(.router) { client in

@@ -91,6 +91,10 @@ import FoundationXML
                     #expect(response.headers[.accessControlAllowOrigin] == Self.page, "the page can read why")
                 }
             }
+            // No batches without the token, public counters or not.
+            try await client.execute(uri: "/hit/batch", method: .post, headers: beacon, body: ByteBuffer(string: #"[{"key":"page:/about"}]"#)) {
+                #expect($0.status == .unauthorized)
+            }
             // With the token, any counter and count.
             try await client.execute(uri: "/hit?key=private&count=3", method: .post, headers: [.authorization: "Bearer \(Self.write)"]) {
                 #expect($0.status == .ok)
@@ -159,6 +163,11 @@ import FoundationXML
             #expect(try await Self.hits(client, "page:/x") == 1)
             try await client.execute(uri: "/count.js", method: .get) { #expect($0.text.contains("if (true && (navigator.doNotTrack")) }
         }
+        // With no write token set, a browser's hit carries none either: still skipped.
+        try await testApplication { $0.web.respectsDoNotTrack = true }.test(.live) { client in
+            try await client.execute(uri: "/hit?key=open", method: .post, headers: [.secGPC: "1"]) { #expect($0.text.contains(#""counted":false"#)) }
+            try await client.execute(uri: "/hit?key=open", method: .post) { #expect($0.text.contains(#""counted":true"#)) }
+        }
     }
 
     @Test func thePixelCountsAndIsNeverCached() async throws {
@@ -176,6 +185,8 @@ import FoundationXML
             try await client.execute(uri: "/count.gif?key=page:/pixel&id=view-1", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/count.gif?key=page:/pixel&id=view-1", method: .get) { #expect($0.status == .ok) }
             #expect(try await Self.hits(client, "page:/pixel") == 4, "an id counts once")
+            try await client.execute(uri: "/count.gif?key=page:/pixel", method: .head) { #expect($0.status == .ok) }
+            #expect(try await Self.hits(client, "page:/pixel") == 4, "HEAD asks about the image and counts nothing")
             try await client.execute(uri: "/count.gif?key=private", method: .get) { #expect($0.status == .unauthorized) }
             try await client.execute(uri: "/count.gif?key=page:/pixel&count=5", method: .get) { response in
                 #expect(response.status == .badRequest)

@@ -95,14 +95,9 @@ public final class RedisHitStore: HitStore {
         var doomed = Set<[UInt8]>()
         var cursor = "0"
         repeat {
-            let reply = try await self.client.send(RedisCommand("SCAN", [
-                RedisArgument(cursor), "MATCH", RedisArgument(bytes: self.keys.allKeysPattern(of: key)), "COUNT", RedisArgument(RedisKeyScan.scanCount),
-            ]))
-            guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let names) = parts[1] else {
-                throw RedisError.protocolError("SCAN answered \(reply)")
-            }
-            cursor = String(decoding: next, as: UTF8.self)
-            for case .bulkString(let name) in names { doomed.insert(name) }
+            let names: [[UInt8]]
+            (cursor, names) = try await RedisKeyScan.scan(self.client, from: cursor, matching: self.keys.allKeysPattern(of: key))
+            doomed.formUnion(names)
         } while cursor != "0"
         // The buckets a hit may be writing while this runs: this slice and the next of every level.
         let now = self.clock.second()

@@ -23,14 +23,9 @@ struct RedisKeyScan: Sendable {
         var found: [(key: CounterKey, day: Int64, later: [[UInt8]])] = []
         var scans = 0
         repeat {
-            let reply = try await self.client.send(RedisCommand("SCAN", [
-                RedisArgument(cursor), "MATCH", RedisArgument(bytes: pattern), "COUNT", RedisArgument(Self.scanCount), "TYPE", "string",
-            ]))
-            guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let names) = parts[1] else {
-                throw RedisError.protocolError("SCAN answered \(reply)")
-            }
-            cursor = String(decoding: next, as: UTF8.self)
-            for case .bulkString(let name) in names {
+            let names: [[UInt8]]
+            (cursor, names) = try await Self.scan(self.client, from: cursor, matching: pattern, type: "string")
+            for name in names {
                 guard let (key, day) = self.keys.hourBucket(name) else { continue }
                 found.append((key, day, self.laterDays(of: key, after: day)))
             }
@@ -47,6 +42,18 @@ struct RedisKeyScan: Sendable {
             if !newer { listed.append(entry.key) }
         }
         return KeyPage(keys: listed, next: cursor == "0" ? nil : cursor)
+    }
+
+    /// One `SCAN` call: the next cursor ("0" at the end) and the names it found.
+    static func scan(_ client: RedisClient, from cursor: String, matching pattern: [UInt8], type: String? = nil) async throws -> (String, [[UInt8]]) {
+        var arguments = [RedisArgument(cursor), "MATCH", RedisArgument(bytes: pattern), "COUNT", RedisArgument(Self.scanCount)]
+        if let type { arguments += ["TYPE", RedisArgument(type)] }
+        let reply = try await client.send(RedisCommand("SCAN", arguments))
+        if case .error(let message) = reply { throw RedisError.replyError(message) }
+        guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let names) = parts[1] else {
+            throw RedisError.protocolError("SCAN answered \(reply)")
+        }
+        return (String(decoding: next, as: UTF8.self), names.compactMap { if case .bulkString(let name) = $0 { name } else { nil } })
     }
 
     /// The hour-level buckets of `key` for the days after `day`, up to the current one.

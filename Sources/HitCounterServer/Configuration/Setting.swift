@@ -262,13 +262,13 @@ extension Setting {
         settings.web.readOrigins = try Setting.corsReadOrigins.origins(text)
     }
 
-    static let publicKeyPrefixes: Setting = Setting("publicKeyPrefixes", "Key prefixes anyone may count (one hit at a time) and read without a token, comma separated, such as page: (default none).") { text, settings throws(SettingsError) in
+    static let publicKeyPrefixes: Setting = Setting("publicKeyPrefixes", "Key prefixes anyone may count (one hit at a time, no batch) and read without a token, comma separated, such as page: (default none).") { text, settings throws(SettingsError) in
         let prefixes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !prefixes.contains(where: \.isEmpty) || text.isEmpty else { throw Setting.publicKeyPrefixes.error("must not hold an empty prefix (it would make every key public)") }
         settings.tokens.publicKeyPrefixes = prefixes
     }
 
-    static let respectDoNotTrack: Setting = Setting("respectDoNotTrack", "true: anonymous hits from browsers sending DNT: 1 or Sec-GPC: 1 are not counted (default false).") { text, settings throws(SettingsError) in
+    static let respectDoNotTrack: Setting = Setting("respectDoNotTrack", "true: hits without a token from browsers sending DNT: 1 or Sec-GPC: 1 are not counted (default false).") { text, settings throws(SettingsError) in
         switch text.lowercased() {
         case "true": settings.web.respectsDoNotTrack = true
         case "false": settings.web.respectsDoNotTrack = false

@@ -37,6 +37,8 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// When set, each request is a server span, its `traceparent` honoured, as the router's
         /// `TracingMiddleware` makes them.
         let tracer: (any Tracer)?
+        /// Requests that Do-Not-Track may skip are the router's (`WebCounting.doesNotTrack`).
+        var web = WebCounting()
         let logger: Logger
     }
 
@@ -120,7 +122,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         func forward() { context.fireChannelRead(data ?? self.wrapInboundOut(part)) }
         switch (part, self.reading) {
         case (.head(let request), _):
-            if Self.mayBeHot(request) {
+            if Self.mayBeHot(request), !self.service.web.doesNotTrack(request.headerFields) {
                 self.reading = .hot(request, started: DispatchTime.now().uptimeNanoseconds)
                 return false
             }

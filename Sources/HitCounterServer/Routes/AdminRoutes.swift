@@ -18,7 +18,8 @@ struct AdminRoutes: Sendable {
             throw RequestError.badParameter("prefix", "must be the start of a key: at most \(CounterKey.maxBytes) bytes of UTF-8, no control characters")
         }
         let cursor = try parameters.string("cursor")
-        if let cursor, cursor.isEmpty || cursor.count > 20 || !cursor.allSatisfy({ $0.isASCII && $0.isNumber }) {
+        // SCAN's cursors are unsigned 64-bit numbers; anything else never came from a page.
+        if let cursor, UInt64(cursor) == nil || !cursor.allSatisfy({ $0.isASCII && $0.isNumber }) {
             throw RequestError.badParameter("cursor", "must be the next value of an earlier page")
         }
         let limit = try parameters.integer("limit", in: HitCounter.keysLimitBounds, default: 100)

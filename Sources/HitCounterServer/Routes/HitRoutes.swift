@@ -19,17 +19,17 @@ struct HitRoutes: Sendable {
     @Sendable func hit(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let parameters = try await RequestParameters(request, allowed: HitRequest.parameters, bodyTimeout: self.bodyTimeout)
         let hit = try HitRequest(parameters, callbackURLs: self.callbackURLs)
-        let anonymous = try self.authorizeHits(request, [hit])
-        if anonymous, self.web.doesNotTrack(request) { return hit.answer(HitReceipt(second: 0, counted: false)) }
+        try self.authorizeHits(request, [hit])
+        if self.web.doesNotTrack(request) { return hit.answer(HitReceipt(second: 0, counted: false)) }
         return hit.answer(try await self.counter.hit(key: hit.key, count: hit.count, id: hit.id, callback: hit.callback))
     }
 
     /// `POST /hit/batch`: a JSON array of hits, each as `POST /hit` takes one, checked whole before any
-    /// is counted, counted in one round trip; `{"results":[...]}`, one per hit, in order.
+    /// is counted, counted in one round trip; `{"results":[...]}`, one per hit, in order. Behind the
+    /// write token, public counters or not (`Route.opensForPublicKeys`).
     @Sendable func batch(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let batch = try await BatchRequest(request, maxHits: self.web.maxBatch, bodyTimeout: self.bodyTimeout, callbackURLs: self.callbackURLs)
-        let anonymous = try self.authorizeHits(request, batch.hits)
-        if anonymous, self.web.doesNotTrack(request) { return batch.answer(batch.hits.map { _ in HitReceipt(second: 0, counted: false) }) }
+        if self.web.doesNotTrack(request) { return batch.answer(batch.hits.map { _ in HitReceipt(second: 0, counted: false) }) }
         return batch.answer(try await self.counter.hit(batch.hits.map { Hit(key: $0.key, count: $0.count, id: $0.id, callback: $0.callback) }))
     }
 
@@ -42,9 +42,9 @@ struct HitRoutes: Sendable {
     }
 
     /// Checks that the request may count `hits`: with a token that opens writes, or without one when
-    /// every key is public, one hit each and no callback. True when it counts anonymously.
-    func authorizeHits(_ request: Request, _ hits: [HitRequest]) throws -> Bool {
-        if self.tokens.isAuthorized(.write, request) { return false }
+    /// every key is public, one hit each and no callback.
+    func authorizeHits(_ request: Request, _ hits: [HitRequest]) throws {
+        if self.tokens.isAuthorized(.write, request) { return }
         try self.tokens.authorize(.write, request, keys: hits.map(\.key))
         if hits.contains(where: { $0.count != 1 || $0.callback != nil }) {
             throw RequestError(
@@ -52,7 +52,6 @@ struct HitRoutes: Sendable {
                 headers: [.wwwAuthenticate: #"Bearer realm="hitcounter""#]
             )
         }
-        return true
     }
 }
 

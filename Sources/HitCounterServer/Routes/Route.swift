@@ -50,10 +50,10 @@ enum Route: String, CaseIterable, Sendable {
     }
 
     /// Routes on counters a public key opens without a token (`AccessTokens.publicKeyPrefixes`): their
-    /// handlers check access once they know the keys.
+    /// handlers check access once they know the keys. Not batches: without a token, one hit at a time.
     var opensForPublicKeys: Bool {
         switch self {
-        case .hit, .batch, .countPixel, .hits, .series, .badge: true
+        case .hit, .countPixel, .hits, .series, .badge: true
         default: false
         }
     }

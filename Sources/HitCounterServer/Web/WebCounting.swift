@@ -27,15 +27,20 @@ struct WebCounting: Sendable {
     var countOrigins = Origins.none
     /// Origins whose pages may read: `GET /hits`, `/series`, `/top`, `/stream`, `/badge.svg`.
     var readOrigins = Origins.none
-    /// Skip anonymous hits from browsers that send `DNT: 1` or `Sec-GPC: 1` (and `count.js` does not send them).
+    /// Skip hits without a token from browsers that send `DNT: 1` or `Sec-GPC: 1` (and `count.js` does not send them).
     var respectsDoNotTrack = false
     /// Hits one `POST /hit/batch` may carry.
     var maxBatch = 100
 
-    /// Whether an anonymous hit from this request is skipped: the operator respects Do-Not-Track and
-    /// the browser sends `DNT: 1` or `Sec-GPC: 1`.
+    /// Whether a hit from this request is skipped: the operator respects Do-Not-Track, the browser
+    /// sends `DNT: 1` or `Sec-GPC: 1`, and the request carries no token (a client with one is not a
+    /// tracked reader, and with no write token set, a browser's request carries none).
     func doesNotTrack(_ request: Request) -> Bool {
-        self.respectsDoNotTrack && (request.headers[.dnt] == "1" || request.headers[.secGPC] == "1")
+        self.doesNotTrack(request.headers)
+    }
+
+    func doesNotTrack(_ headers: HTTPFields) -> Bool {
+        self.respectsDoNotTrack && headers[.authorization] == nil && (headers[.dnt] == "1" || headers[.secGPC] == "1")
     }
 }
 

@@ -19,11 +19,13 @@ struct WebRoutes: Sendable {
     ])
 
     /// `GET /count.gif?key=...[&id=...]`: counts one hit, answers a 1x1 GIF no cache keeps (so every
-    /// view reaches the service). Refusals are JSON, as everywhere.
+    /// view reaches the service). Refusals are JSON, as everywhere. No `Origin` check: an `<img>` sends
+    /// none, so whoever can load the image can count it; that is what a public counter is.
     @Sendable func countPixel(request: Request, context: BasicRequestContext) async throws -> Response {
         let hit = try HitRequest(RequestParameters(query: request.uri.query, allowed: ["key", "id"]), callbackURLs: [])
-        let anonymous = try HitRoutes(counter: self.counter, tokens: self.tokens, web: self.web).authorizeHits(request, [hit])
-        if !(anonymous && self.web.doesNotTrack(request)) {
+        try HitRoutes(counter: self.counter, tokens: self.tokens, web: self.web).authorizeHits(request, [hit])
+        // HEAD (a link checker, a proxy) asks about the image; only GET counts a view.
+        if request.method == .get, !self.web.doesNotTrack(request) {
             try await self.counter.hit(key: hit.key, count: 1, id: hit.id)
         }
         return Response(
