@@ -15,8 +15,13 @@ public final class RedisServer: @unchecked Sendable {
     public var socketPath: String { self.directory.appendingPathComponent("redis.sock").path }
     public var configuration: RedisConfiguration { try! RedisConfiguration(url: self.url) }
 
-    public init(arguments: [String] = []) throws {
-        self.port = try freePort()
+    public convenience init(arguments: [String] = []) throws {
+        try self.init(port: try freePort(), arguments: arguments)
+    }
+
+    /// A server on `port`, which must be free.
+    public init(port: Int, arguments: [String] = []) throws {
+        self.port = port
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitcounter-redis-\(UUID().uuidString)")
         self.extraArguments = arguments
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
@@ -119,4 +124,13 @@ public func freePort() throws -> Int {
     }
     guard bound else { throw RedisServerError("bind() failed") }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Whether nothing listens on 127.0.0.1:`port` (it can be bound right now).
+func portIsFree(_ port: Int) -> Bool {
+    guard var socket = loopbackSocket(port: port) else { return false }
+    defer { close(socket.fd) }
+    return withUnsafeMutablePointer(to: &socket.address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
 }

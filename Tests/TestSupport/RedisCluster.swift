@@ -1,0 +1,73 @@
+import Foundation
+
+/// A real Redis Cluster for one test: six `redis-server --cluster-enabled yes` on free ports (each with
+/// its bus port, +10000, free too), joined by `redis-cli --cluster create` into three primaries with a
+/// replica each. Never a mock.
+public final class RedisCluster: @unchecked Sendable {
+    // @unchecked: owned by one test, used one call at a time.
+    public let nodes: [RedisServer]
+
+    /// The nodes' ports, primaries and replicas alike.
+    public var ports: [Int] { self.nodes.map(\.port) }
+
+    public init(size: Int = 6) throws {
+        self.nodes = try (0..<size).map { _ in
+            let port = try Self.clusterPort()
+            return try RedisServer(port: port, arguments: [
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf", "--cluster-node-timeout", "2000",
+            ])
+        }
+    }
+
+    /// Starts the nodes, joins them, and waits until every node says the cluster is ok.
+    public func start() async throws {
+        for node in self.nodes { try await node.start() }
+        let create = Process()
+        create.executableURL = try executable("redis-cli")
+        create.arguments = ["--cluster", "create"] + self.nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
+        create.standardOutput = FileHandle.nullDevice
+        create.standardError = FileHandle.nullDevice
+        try create.run()
+        create.waitUntilExit()
+        guard create.terminationStatus == 0 else { throw RedisServerError("redis-cli --cluster create failed (\(create.terminationStatus))") }
+        // Ok on every node, and every node in every node's CLUSTER SLOTS: a replica shows there only
+        // once it has synced from its primary, after the slots are served.
+        for _ in 0..<600 {
+            let settled = try self.nodes.allSatisfy { node in
+                guard try node.cli(["CLUSTER", "INFO"]).contains("cluster_state:ok") else { return false }
+                let ports = Set(try node.cli(["CLUSTER", "SLOTS"]).split(whereSeparator: \.isNewline).compactMap { Int($0) })
+                return self.ports.allSatisfy(ports.contains)
+            }
+            if settled { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisServerError("the cluster did not settle (cluster_state:ok, every node in CLUSTER SLOTS) within 30 s")
+    }
+
+    public func stop() async {
+        for node in self.nodes { await node.stop() }
+    }
+
+    /// A free port whose cluster bus port (+10000) is free and valid too.
+    private static func clusterPort() throws -> Int {
+        for _ in 0..<100 {
+            let port = try freePort()
+            if port + 10_000 <= 65_535, portIsFree(port + 10_000) { return port }
+        }
+        throw RedisServerError("no free port with a free cluster bus port")
+    }
+}
+
+/// Runs `body` with a started six-node cluster, and stops it afterwards.
+public func withRedisCluster<T>(_ body: (RedisCluster) async throws -> T) async throws -> T {
+    let cluster = try RedisCluster()
+    try await cluster.start()
+    do {
+        let result = try await body(cluster)
+        await cluster.stop()
+        return result
+    } catch {
+        await cluster.stop()
+        throw error
+    }
+}
