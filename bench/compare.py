@@ -1,6 +1,7 @@
 """Interleaved rounds of the same loads against several servers, for benchmarks that compare settings
 of one service (bench/tls, bench/tracing): each round runs every load against every server in turn,
 so drift of the machine's speed falls on all of them alike."""
+import datetime
 import json
 import os
 import statistics
@@ -38,3 +39,19 @@ def table(results, loads, baseline, others):
             cells += [f"{statistics.median(values):.0f}", f"{statistics.median(v / b for b, v in zip(base, values)):.2f}"]
         lines.append(f"| {load} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def save(text, root, name):
+    """Writes a result to bench/results/<date>-<name>.md."""
+    path = os.path.join(root, "bench", "results", f"{datetime.date.today().isoformat()}-{name}.md")
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"written to {path}")
+
+
+def stop(processes):
+    """Terminates the processes a benchmark started, and waits for them."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(10)

@@ -9,14 +9,13 @@ Prints, and writes to bench/results/<date>-tls.md, each load's median requests p
 TCP and over TLS, and the median of the per-round ratios. Traffic goes to 127.0.0.1 only.
 """
 import argparse
-import datetime
 import os
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import interleaved, table  # noqa: E402
+from compare import interleaved, save, stop, table  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
@@ -66,15 +65,9 @@ def main():
         text = f"TLS to Redis, {rounds} interleaved rounds of {duration} per load, 32 connections, commit {commit}\n\n" + text + "\n"
         print(text)
         if not args.quick:
-            path = os.path.join(ROOT, "bench", "results", f"{datetime.date.today().isoformat()}-tls.md")
-            with open(path, "w") as f:
-                f.write(text)
-            print(f"written to {path}")
+            save(text, ROOT, "tls")
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(10)
+        stop(processes)
 
 
 if __name__ == "__main__":

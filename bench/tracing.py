@@ -12,7 +12,6 @@ Prints, and writes to bench/results/<date>-tracing.md, each load's median reques
 the median of the per-round ratios to tracing off. Traffic goes to 127.0.0.1 only.
 """
 import argparse
-import datetime
 import http.server
 import json
 import os
@@ -22,7 +21,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import interleaved, table  # noqa: E402
+from compare import interleaved, save, stop, table  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
@@ -102,15 +101,9 @@ def main():
                 + table(results, LOADS, "off", [name for name in servers if name != "off"]) + "\n")
         print(text)
         if not args.quick:
-            path = os.path.join(ROOT, "bench", "results", f"{datetime.date.today().isoformat()}-tracing.md")
-            with open(path, "w") as f:
-                f.write(text)
-            print(f"written to {path}")
+            save(text, ROOT, "tracing")
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(10)
+        stop(processes)
         sink.shutdown()
 
 

@@ -16,22 +16,26 @@ import Tracing
         tracer.finishedSpans.filter { $0.operationName == name && $0.parentSpanID == parent.spanID }
     }
 
-    /// A caller's span, ended once `body` is done, for the counter's spans to sit under.
-    private static func underRequest<T>(_ tracer: InMemoryTracer, _ body: (ServiceContext) async throws -> T) async rethrows -> T {
+    /// `body` inside a caller's span (the task's `ServiceContext`), ended once it is done, for the
+    /// counter's spans to sit under.
+    private static func underRequest<T>(_ tracer: InMemoryTracer, _ body: () async throws -> T) async throws -> T {
         let request = tracer.startSpan("request", context: .topLevel, ofKind: .server)
         defer { request.end() }
-        return try await body(request.context)
+        return try await ServiceContext.withValue(request.context) { try await body() }
+    }
+
+    /// A store on `configuration` and a counter on it with an in-memory tracer.
+    private static func tracedCounter(_ configuration: RedisConfiguration) -> (InMemoryTracer, RedisHitStore, HitCounter) {
+        let tracer = InMemoryTracer()
+        let store = RedisHitStore(configuration: configuration)
+        return (tracer, store, HitCounter(store: store, tracer: tracer))
     }
 
     @Test func aHitIsASpanWithItsRedisCallAsAChild() async throws {
         try await withRedisServer { redis in
-            let tracer = InMemoryTracer()
-            let store = RedisHitStore(configuration: redis.configuration)
+            let (tracer, store, counter) = Self.tracedCounter(redis.configuration)
             defer { store.shutdown() }
-            let counter = HitCounter(store: store, tracer: tracer)
-            try await Self.underRequest(tracer) { context in
-                try await ServiceContext.withValue(context) { _ = try await counter.hit(key: "traced", count: 3, id: HitID("a1")) }
-            }
+            try await Self.underRequest(tracer) { _ = try await counter.hit(key: "traced", count: 3, id: HitID("a1")) }
             let request = try #require(tracer.finishedSpans.first { $0.operationName == "request" })
             let hit = try #require(Self.spans(tracer, named: "hit", under: request).first)
             #expect(hit.traceID == request.traceID)
@@ -83,17 +87,13 @@ import Tracing
 
     @Test func readsAreSpansWithTheirPipelineAsAChild() async throws {
         try await withRedisServer { redis in
-            let tracer = InMemoryTracer()
-            let store = RedisHitStore(configuration: redis.configuration)
+            let (tracer, store, counter) = Self.tracedCounter(redis.configuration)
             defer { store.shutdown() }
-            let counter = HitCounter(store: store, tracer: tracer)
             try await counter.hit(key: "read", count: 2)
-            try await Self.underRequest(tracer) { context in
-                try await ServiceContext.withValue(context) {
-                    #expect(try await counter.hits(key: "read", range: 60) == 2)
-                    _ = try await counter.series(key: "read", range: 60, step: 10)
-                    _ = try await counter.top(range: 3600, limit: 5)
-                }
+            try await Self.underRequest(tracer) {
+                #expect(try await counter.hits(key: "read", range: 60) == 2)
+                _ = try await counter.series(key: "read", range: 60, step: 10)
+                _ = try await counter.top(range: 3600, limit: 5)
             }
             let request = try #require(tracer.finishedSpans.first { $0.operationName == "request" })
             for (call, pipeline) in [("hits", "TIME GETRANGE"), ("series", "TIME GETRANGE"), ("top", "TIME ZREVRANGE")] {
@@ -111,12 +111,10 @@ import Tracing
 
     @Test func aFailedRedisCallMarksBothSpansAsFailed() async throws {
         try await withRedisServer { redis in
-            let tracer = InMemoryTracer()
             var configuration = redis.configuration
             configuration.commandTimeout = .milliseconds(200)
-            let store = RedisHitStore(configuration: configuration)
+            let (tracer, store, counter) = Self.tracedCounter(configuration)
             defer { store.shutdown() }
-            let counter = HitCounter(store: store, tracer: tracer)
             try await store.ping()
             try redis.stall(milliseconds: 1000)
             await #expect(throws: RedisError.self) { try await counter.hit(key: "stalled") }

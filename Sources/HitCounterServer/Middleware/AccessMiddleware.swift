@@ -18,11 +18,21 @@ extension AccessTokens {
     func authorize(_ access: Access, _ request: Request, keys: some Collection<CounterKey>) throws(RequestError) {
         let presented = request.headers[.authorization].flatMap(AccessTokens.bearerToken)
         guard !self.allows(access, presented: presented, keys: keys) else { return }
-        throw RequestError(
-            .unauthorized,
-            presented == nil ? "this route needs a bearer token" : "the bearer token is not valid for this route",
-            headers: [.wwwAuthenticate: #"Bearer realm="hitcounter""#]
-        )
+        throw Self.unauthorized(presented == nil ? "this route needs a bearer token" : "the bearer token is not valid for this route")
+    }
+
+    /// Throws the 401 for a hit the request may not count: a token that opens writes counts any hit;
+    /// without one, only a public counter's, one hit at a time and with no callback.
+    func authorizeHit(_ request: Request, key: CounterKey, count: Int, callback: String?) throws(RequestError) {
+        if self.isAuthorized(.write, request) { return }
+        try self.authorize(.write, request, keys: [key])
+        guard count == 1, callback == nil else {
+            throw Self.unauthorized("without a token, a public counter takes one hit at a time (count 1) and no callback")
+        }
+    }
+
+    private static func unauthorized(_ message: String) -> RequestError {
+        RequestError(.unauthorized, message, headers: [.wwwAuthenticate: #"Bearer realm="hitcounter""#])
     }
 
     /// Whether the request carries a token that opens `access` by itself (not only through public keys).

@@ -19,7 +19,7 @@ struct HitRoutes: Sendable {
     @Sendable func hit(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let parameters = try await RequestParameters(request, allowed: HitRequest.parameters, bodyTimeout: self.bodyTimeout)
         let hit = try HitRequest(parameters, callbackURLs: self.callbackURLs)
-        try self.authorizeHits(request, [hit])
+        try self.tokens.authorizeHit(request, key: hit.key, count: hit.count, callback: hit.callback)
         if self.web.doesNotTrack(request) { return hit.answer(HitReceipt(second: 0, counted: false)) }
         return hit.answer(try await self.counter.hit(key: hit.key, count: hit.count, id: hit.id, callback: hit.callback))
     }
@@ -41,18 +41,6 @@ struct HitRoutes: Sendable {
         return read.answer(try await self.counter.hits(key: read.key, range: read.range, unique: read.unique))
     }
 
-    /// Checks that the request may count `hits`: with a token that opens writes, or without one when
-    /// every key is public, one hit each and no callback.
-    func authorizeHits(_ request: Request, _ hits: [HitRequest]) throws {
-        if self.tokens.isAuthorized(.write, request) { return }
-        try self.tokens.authorize(.write, request, keys: hits.map(\.key))
-        if hits.contains(where: { $0.count != 1 || $0.callback != nil }) {
-            throw RequestError(
-                .unauthorized, "without a token, a public counter takes one hit at a time (count 1) and no callback",
-                headers: [.wwwAuthenticate: #"Bearer realm="hitcounter""#]
-            )
-        }
-    }
 }
 
 /// A checked `POST /hit`.

@@ -23,7 +23,7 @@ struct WebRoutes: Sendable {
     /// none, so whoever can load the image can count it; that is what a public counter is.
     @Sendable func countPixel(request: Request, context: BasicRequestContext) async throws -> Response {
         let hit = try HitRequest(RequestParameters(query: request.uri.query, allowed: ["key", "id"]), callbackURLs: [])
-        try HitRoutes(counter: self.counter, tokens: self.tokens, web: self.web).authorizeHits(request, [hit])
+        try self.tokens.authorizeHit(request, key: hit.key, count: 1, callback: nil)
         // HEAD (a link checker, a proxy) asks about the image; only GET counts a view.
         if request.method == .get, !self.web.doesNotTrack(request) {
             try await self.counter.hit(key: hit.key, count: 1, id: hit.id)
