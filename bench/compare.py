@@ -41,6 +41,13 @@ def table(results, loads, baseline, others):
     return "\n".join(lines)
 
 
+def finish(text, quick, root, name):
+    """Prints a result, and unless `quick`, saves it as bench/results/<date>-<name>.md."""
+    print(text)
+    if not quick:
+        save(text, root, name)
+
+
 def save(text, root, name):
     """Writes a result to bench/results/<date>-<name>.md."""
     path = os.path.join(root, "bench", "results", f"{datetime.date.today().isoformat()}-{name}.md")

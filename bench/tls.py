@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import interleaved, save, stop, table  # noqa: E402
+from compare import finish, interleaved, stop, table  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
@@ -63,9 +63,7 @@ def main():
         text = table(results, LOADS, "plain", ["tls"])
         commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).strip()
         text = f"TLS to Redis, {rounds} interleaved rounds of {duration} per load, 32 connections, commit {commit}\n\n" + text + "\n"
-        print(text)
-        if not args.quick:
-            save(text, ROOT, "tls")
+        finish(text, args.quick, ROOT, "tls")
     finally:
         stop(processes)
 

@@ -21,7 +21,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import interleaved, save, stop, table  # noqa: E402
+from compare import finish, interleaved, stop, table  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
@@ -99,9 +99,7 @@ def main():
                 f"{sink.exports} OTLP exports ({sink.bytes / 1e6:.0f} MB) reached the sink; spans dropped by a full queue: "
                 + ", ".join(f"{name} {count}" for name, count in dropped.items()) + "\n\n"
                 + table(results, LOADS, "off", [name for name in servers if name != "off"]) + "\n")
-        print(text)
-        if not args.quick:
-            save(text, ROOT, "tracing")
+        finish(text, args.quick, ROOT, "tracing")
     finally:
         stop(processes)
         sink.shutdown()

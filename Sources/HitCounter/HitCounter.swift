@@ -187,9 +187,9 @@ public struct HitCounter: Sendable {
         }.get()
     }
 
-    /// `top` on a store told not to keep top keys.
+    /// `top` on a store told not to keep top keys, or on a Redis Cluster (docs/cluster.md).
     public struct TopKeysOff: Error, CustomStringConvertible {
-        public var description: String { "top keys are off on this service (--top-keys false)" }
+        public var description: String { "top keys are off on this service (--top-keys false, or Redis is a cluster)" }
     }
 
     /// Succeeds when the store can serve requests.

@@ -32,6 +32,16 @@ import TestSupport
         #expect(try await server.hits(key: "closed-0", range: 3600) == hit.successes)
     }
 
+    /// `--ids`: every hit carries its own id, so the distinct ids the server counted are exactly the
+    /// hits acknowledged (a hit counted twice, or one counted but not acknowledged, would show).
+    @Test func idsLetARunCompareAcknowledgedWithCounted() async throws {
+        let server = try await ServerProcess.memory(named: "a")
+        let report = try await load(["--url", server.url, "--requests", "400", "--connections", "4", "--mix", "hit=1", "--key-prefix", "ids-", "--ids"])
+        let hit = try #require(report.operation("hit"))
+        #expect(hit.successes == 400)
+        #expect(try await server.hits(key: "ids-0", range: 3600, unique: true) == hit.successes)
+    }
+
     /// `--sequential-keys`: N requests over N keys give each key exactly one hit.
     @Test func sequentialKeysGiveEachKeyOneRequest() async throws {
         let server = try await ServerProcess.memory(named: "a")

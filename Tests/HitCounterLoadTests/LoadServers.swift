@@ -16,11 +16,11 @@ extension ServerProcess {
 
     var url: String { "http://127.0.0.1:\(self.port)" }
 
-    /// `GET /hits?key=KEY&range=RANGE` on this server: the count it holds.
-    func hits(key: String, range: Int) async throws -> Int {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: "\(self.url)/hits?key=\(key)&range=\(range)")!)
+    /// `GET /hits?key=KEY&range=RANGE` on this server: the count it holds (with `unique`, of distinct ids).
+    func hits(key: String, range: Int, unique: Bool = false) async throws -> Int {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "\(self.url)/hits?key=\(key)&range=\(range)&unique=\(unique)")!)
         let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        return try #require(object?["hits"] as? Int)
+        return try #require(object?[unique ? "unique" : "hits"] as? Int)
     }
 }
 

@@ -8,7 +8,7 @@ import Testing
     private func request(_ arguments: [String], entry: Int = 0) throws -> String {
         let options = try LoadOptions.parse(arguments + ["--requests", "1"])
         let target = options.targets[0]
-        let templates = RequestTemplates(target: target, mix: options.mix, keys: options.keys, ranges: options.ranges, count: options.count)
+        let templates = RequestTemplates(target: target, mix: options.mix, keys: options.keys, ranges: options.ranges, count: options.count, ids: options.ids)
         var random = SplitMix64(seed: 1)
         var buffer = ByteBuffer()
         templates.write(entry: entry, random: &random, into: &buffer)
@@ -24,6 +24,9 @@ import Testing
         #expect(try self.request(["--mix", "top=1", "--range", "60"]) == "GET /top?range=60 HTTP/1.1\r\n\(host)\r\n")
         #expect(try self.request(["--mix", "healthz=1", "--url", "http://[::1]:81/v1"]) == "GET /v1/healthz HTTP/1.1\r\nHost: [::1]:81\r\n\r\n")
         #expect(try self.request(["--mix", "hit=1", "--count", "7", "--key-prefix", "a b/"]).hasPrefix("POST /hit?key=a%20b%2F0&count=7 "))
+        let withID = try self.request(["--mix", "hit=1", "--ids"])
+        #expect(withID.hasPrefix("POST /hit?key=default&id=") && withID.contains("&count=1 HTTP/1.1"), "\(withID)")
+        #expect(withID.split(separator: "&")[1].count == "id=".count + 16)
     }
 
     @Test func keysAndRangesAreChosenUniformly() throws {

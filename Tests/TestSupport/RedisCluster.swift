@@ -15,6 +15,8 @@ public final class RedisCluster: @unchecked Sendable {
             let port = try Self.clusterPort()
             return try RedisServer(port: port, arguments: [
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf", "--cluster-node-timeout", "2000",
+                // The other shards go on serving while one has no primary (docs/cluster.md).
+                "--cluster-require-full-coverage", "no",
             ])
         }
     }
@@ -42,6 +44,55 @@ public final class RedisCluster: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw RedisServerError("the cluster did not settle (cluster_state:ok, every node in CLUSTER SLOTS) within 30 s")
+    }
+
+    /// The nodes that are primaries now (and up), in the order of the slots they serve.
+    public func primaries() throws -> [RedisServer] {
+        let lines = try self.slotLines()
+        var seen = Set<Int>()
+        return lines.sorted { $0.start < $1.start }.compactMap { line in
+            guard seen.insert(line.primary).inserted else { return nil }
+            return self.nodes.first { $0.port == line.primary }
+        }
+    }
+
+    /// The primary of `slot` now.
+    public func owner(ofSlot slot: Int) throws -> RedisServer {
+        guard let line = try self.slotLines().first(where: { $0.start <= slot && slot <= $0.end }), let node = self.nodes.first(where: { $0.port == line.primary }) else {
+            throw RedisServerError("no primary serves slot \(slot)")
+        }
+        return node
+    }
+
+    /// The slots `node` serves as a primary.
+    public func slots(of node: RedisServer) throws -> [Int] {
+        try self.slotLines().filter { $0.primary == node.port }.flatMap { Array($0.start...$0.end) }
+    }
+
+    /// Whether a live node other than `excluded` reports every slot served by a live primary.
+    public func coversEverySlot(excluding excluded: RedisServer) throws -> Bool {
+        let lines = try self.slotLines(asking: self.nodes.first { $0.port != excluded.port }!)
+        let served = lines.filter { $0.primary != excluded.port }.reduce(0) { $0 + $1.end - $1.start + 1 }
+        return served == 16_384
+    }
+
+    /// The slot ranges of each live primary, as `node` (the first running one by default) sees them
+    /// in `CLUSTER NODES`: `<id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> <slots>...`.
+    private func slotLines(asking node: RedisServer? = nil) throws -> [(start: Int, end: Int, primary: Int)] {
+        let asked = node ?? self.nodes.first { $0.isRunning }!
+        var lines: [(Int, Int, Int)] = []
+        for line in try asked.cli(["CLUSTER", "NODES"]).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 8, fields[2].contains("master"), !fields[2].contains("fail"),
+                let port = Int(fields[1].split(separator: "@")[0].split(separator: ":").last ?? "")
+            else { continue }
+            for range in fields.dropFirst(8) where !range.hasPrefix("[") {
+                let bounds = range.split(separator: "-").compactMap { Int($0) }
+                guard let first = bounds.first else { continue }
+                lines.append((first, bounds.last!, port))
+            }
+        }
+        return lines
     }
 
     public func stop() async {

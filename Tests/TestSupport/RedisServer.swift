@@ -43,6 +43,9 @@ public final class RedisServer: @unchecked Sendable {
         throw RedisServerError("redis-server on port \(self.port) did not answer PING within 5 s")
     }
 
+    /// Whether the server was started and not stopped.
+    public var isRunning: Bool { self.process != nil }
+
     /// Stops the server: SIGTERM (a clean shutdown) or SIGKILL (a crash).
     public func stop(kill: Bool = false) async {
         guard let process = self.process else { return }

@@ -10,14 +10,27 @@
 ///
 /// The roll-up's keys live under `<prefix>:rollup:` and the top sets under `<prefix>:top:`, which no
 /// counter's name can start with (those start `<prefix>:{`).
+///
+/// In a Redis Cluster (`inCluster`), the keys of one script call must share a hash slot: a minute's
+/// roll-up index and top sets are kept per slot, each tagged with the slot's tag (`SlotTags`), and the
+/// roll-up's lock and positions share the tag `{rollup}` (docs/cluster.md).
 public struct KeySchema: Sendable, Hashable {
     public let prefix: [UInt8]
+    /// Whether keys that belong to no counter are spelled for a Redis Cluster.
+    public private(set) var isClustered = false
 
     /// - Parameter prefix: the start of every key, so several services can share a Redis. It may not
     ///   contain braces: they would move the hash tag.
     public init(prefix: String = "hc") {
         precondition(!prefix.isEmpty && !prefix.contains("{") && !prefix.contains("}"), "the key prefix must be non-empty, without braces")
         self.prefix = Array(prefix.utf8)
+    }
+
+    /// The same schema, spelled for a Redis Cluster.
+    public func inCluster() -> KeySchema {
+        var schema = self
+        schema.isClustered = true
+        return schema
     }
 
     /// The keys of one counter.
@@ -102,20 +115,26 @@ public struct KeySchema: Sendable, Hashable {
     /// Where a sink stopped inside a minute it is part-way through: `<minute> <last key delivered>`.
     public func rollupPage(sink: String) -> [UInt8] { self.rollup("after:" + sink) }
 
-    /// The counters hit in a minute, as a sorted set (all scores 0, so ordered by their bytes).
-    public func rollupIndex(minute: Int64) -> [UInt8] { self.rollup("keys:\(minute)") }
+    /// The counters hit in a minute, as a sorted set (all scores 0, so ordered by their bytes); in a
+    /// cluster, those of the minute whose keys are in `slot`.
+    public func rollupIndex(minute: Int64, slot: Int = 0) -> [UInt8] {
+        self.isClustered ? self.prefix + Array(":rollup:keys:{\(SlotTags.tag(forSlot: slot))}:\(minute)".utf8) : self.rollup("keys:\(minute)")
+    }
 
     // MARK: Top keys (docs/top-keys.md)
 
     /// The hits of every counter hit in one minute or one hour (`level` is `.minutes` or `.hours`), as a
     /// sorted set: member the counter's key, score its hits in that unit.
-    public func topKeys(_ level: BucketLevel, unitStart: Int64) -> [UInt8] {
+    /// In a cluster, the top sets are not kept (docs/cluster.md), and these name the slot's, so the
+    /// hit script's keys share a slot.
+    public func topKeys(_ level: BucketLevel, unitStart: Int64, slot: Int = 0) -> [UInt8] {
         precondition(level != .seconds, "top sets are kept per minute and per hour")
-        return self.prefix + Array(":top:\(level.token):\(unitStart)".utf8)
+        let tag = self.isClustered ? "{\(SlotTags.tag(forSlot: slot))}:" : ""
+        return self.prefix + Array(":top:\(level.token):\(tag)\(unitStart)".utf8)
     }
 
     private func rollup(_ name: String) -> [UInt8] {
-        self.prefix + Array(":rollup:\(name)".utf8)
+        self.prefix + Array((self.isClustered ? ":rollup:{rollup}:\(name)" : ":rollup:\(name)").utf8)
     }
 
     private static let open = Array(":{".utf8)

@@ -3,14 +3,30 @@ import NIOCore
 /// Where Redis is and how to talk to it.
 ///
 /// Built from `redis://[[user]:password@]host[:port][/db]` (`rediss://` for TLS) or
-/// `unix:///path/to/socket[?db=N]`.
+/// `unix:///path/to/socket[?db=N]`. A cluster may be named by several nodes, comma-separated
+/// (`redis://pw@10.0.0.1:7000,10.0.0.2:7000`): each after the first is `host:port`, or a URL of its
+/// own whose address only is used.
 public struct RedisConfiguration: Sendable, Equatable {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case unixSocket(path: String)
     }
 
+    /// One Redis, or a Redis Cluster (docs/cluster.md).
+    public enum Mode: String, Sendable, Equatable, CaseIterable {
+        /// Asks the server at the first command (`INFO cluster`).
+        case auto
+        case standalone
+        case cluster
+    }
+
     public var address: Address
+    /// More nodes to ask for a cluster's topology, after `address` (a cluster only).
+    public var seeds: [Address] = []
+    public var mode: Mode = .auto
+    /// Replicas each flight of hits must reach (`WAIT`) before its hits are acknowledged; 0 does not
+    /// wait (Redis replicates asynchronously: a primary that fails may lose its last writes).
+    public var waitReplicas = 0
     public var username: String?
     public var password: String?
     public var database: Int
@@ -50,6 +66,21 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// Parses a Redis URL; the error says what is wrong with it, without repeating any password.
     public init(url: String) throws(RedisConfigurationError) {
         self.init()
+        let nodes = url.split(separator: ",", omittingEmptySubsequences: false)
+        if nodes.count > 1 {
+            self = try RedisConfiguration(url: String(nodes[0]))
+            guard case .tcp = self.address else { throw RedisConfigurationError("lists several nodes, which a unix socket cannot be") }
+            for node in nodes.dropFirst() {
+                var seed = RedisConfiguration()
+                if node.contains("://") {
+                    seed = try RedisConfiguration(url: String(node))
+                } else {
+                    try seed.parseTCP(node)
+                }
+                self.seeds.append(seed.address)
+            }
+            return
+        }
         if url.hasPrefix("unix://") {
             try self.parseUnix(url.dropFirst("unix://".count))
         } else if url.hasPrefix("redis://") {
@@ -64,6 +95,7 @@ public struct RedisConfiguration: Sendable, Equatable {
 
     private mutating func parseTCP(_ rest: Substring) throws(RedisConfigurationError) {
         var rest = rest
+        guard !rest.isEmpty else { throw RedisConfigurationError("has an empty node") }
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
             rest = rest[rest.index(after: at)...]
@@ -139,6 +171,14 @@ public struct RedisConfiguration: Sendable, Equatable {
 }
 
 extension RedisConfiguration: CustomStringConvertible {
+    /// The same settings for another node (of a cluster).
+    func at(_ address: Address) -> RedisConfiguration {
+        var configuration = self
+        configuration.address = address
+        configuration.seeds = []
+        return configuration
+    }
+
     /// The address without credentials: safe to log.
     public var description: String {
         let auth = self.password == nil ? "" : "***@"

@@ -57,7 +57,7 @@ public final class RollupEmitter: Sendable {
     ) {
         self.client = client
         self.keys = keys
-        self.reader = RollupReader(client: client, keys: keys, pageSize: configuration.pageSize)
+        self.reader = RollupReader(client: client, pageSize: configuration.pageSize)
         self.sinks = sinks
         self.configuration = configuration
         // Unique per process run: a restarted replica is a new owner.
@@ -103,8 +103,9 @@ public final class RollupEmitter: Sendable {
         var delivered = 0
         // Sinks are usually at the same place: read a page once per pass, not once per sink.
         var read: (cursor: RollupCursor, page: RollupReader.Page)?
+        let keys = try await self.schema()
         while true {
-            guard let claim = try await self.claim() else {
+            guard let claim = try await self.claim(keys) else {
                 self.leader.record(0)
                 for sink in self.sinks { Self.lag(sink.name).record(0) }
                 return delivered
@@ -117,7 +118,7 @@ public final class RollupEmitter: Sendable {
             }
             guard let (sink, cursor) = due.min(by: { $0.1.minute < $1.1.minute }) else { return delivered }
             if read?.cursor != cursor {
-                read = (cursor, try await self.reader.page(at: cursor, emittedBy: self.configuration.name))
+                read = (cursor, try await self.reader.page(at: cursor, emittedBy: self.configuration.name, keys: keys))
             }
             let page = read!.page
             let events = page.events.filter { sink.accepts($0) }
@@ -129,7 +130,7 @@ public final class RollupEmitter: Sendable {
             }
             self.retries.withLockedValue { $0[sink.name] = nil }
             let advanced = try await self.client.run(AdvanceScript(
-                keys: self.keys, sink: sink.name, token: self.token, from: cursor, to: page.isLast ? nil : page.last
+                keys: keys, sink: sink.name, token: self.token, from: cursor, to: page.isLast ? nil : page.last
             ))
             guard advanced else {
                 // The lock moved on while we delivered: the new holder owns the cursor now.
@@ -151,13 +152,21 @@ public final class RollupEmitter: Sendable {
 
     /// Releases the lock if this replica holds it.
     public func release() async throws {
-        try await self.client.run(ReleaseScript(keys: self.keys, token: self.token))
+        try await self.client.run(ReleaseScript(keys: try await self.schema(), token: self.token))
     }
 
-    private func claim() async throws -> (now: Int64, cursors: [RollupCursor])? {
+    /// The store's keys, spelled for a cluster when Redis is one.
+    private func schema() async throws -> KeySchema {
+        try await self.client.routing(on: self.client.eventLoop).map { routing in
+            if case .cluster = routing { return self.keys.inCluster() }
+            return self.keys
+        }.get()
+    }
+
+    private func claim(_ keys: KeySchema) async throws -> (now: Int64, cursors: [RollupCursor])? {
         let milliseconds = TimeAmount(self.configuration.lease).nanoseconds / 1_000_000
         let reply = try await self.client.run(ClaimScript(
-            keys: self.keys, sinks: self.sinks.map(\.name), token: self.token, leaseMilliseconds: milliseconds, second: self.clock?()
+            keys: keys, sinks: self.sinks.map(\.name), token: self.token, leaseMilliseconds: milliseconds, second: self.clock?()
         ))
         guard let cursors = reply.cursors else { return nil }
         guard cursors.count == self.sinks.count else { throw ClaimScript.unexpected(.integer(Int64(cursors.count))) }

@@ -55,14 +55,15 @@ extension RedisClock {
     /// Sends `commands` behind a `TIME`, planned for `now`. When Redis is in that second (or `now` is
     /// driven, by a test), `read` gets the replies after `TIME`; otherwise the call is planned again with
     /// Redis's second (`replan(second, attempt)`), at most `RedisHitStore.maxReplans` attempts in all.
+    /// In a cluster, to the node of `key`, whose clock it is.
     func read<Result: Sendable>(
-        _ commands: [RedisCommand], planned now: Int64, driven: Bool, attempt: Int, client: RedisClient, on eventLoop: any EventLoop,
+        _ commands: [RedisCommand], routedBy key: [UInt8]?, planned now: Int64, driven: Bool, attempt: Int, client: RedisClient, on eventLoop: any EventLoop,
         tracing parent: TraceParent?,
         replan: @escaping @Sendable (_ now: Int64, _ attempt: Int) -> EventLoopFuture<Result>,
         read: @escaping @Sendable (ArraySlice<RESPValue>) -> EventLoopFuture<Result>
     ) -> EventLoopFuture<Result> {
         let sentAt = Self.localMicroseconds()
-        return client.send([RedisCommand("TIME")] + commands, on: eventLoop, tracing: parent).flatMap { replies in
+        return client.send([RedisCommand("TIME")] + commands, routedBy: key, on: eventLoop, tracing: parent).flatMap { replies in
             let second: Int64
             do {
                 second = try self.observe(time: replies[0], sentAt: sentAt)

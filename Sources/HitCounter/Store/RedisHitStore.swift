@@ -14,8 +14,9 @@ public final class RedisHitStore: HitStore {
     public let maxRange: Int
     public let dedupPeriod: Int
     /// Whether hits add to the top sets that `top` reads (docs/top-keys.md); off saves two commands per
-    /// counter per call, and `top` then fails.
-    public let keepsTopKeys: Bool
+    /// counter per call, and `top` then fails. Never in a Redis Cluster (docs/cluster.md).
+    public var keepsTopKeys: Bool { self.topKeys && self.client.isCluster != true }
+    private let topKeys: Bool
     /// The connections to Redis, one per event loop (the service's roll-ups have a client of their own).
     public let client: RedisClient
     /// How every key is spelled.
@@ -57,7 +58,7 @@ public final class RedisHitStore: HitStore {
         self.clock = clock
         self.maxRange = maxRange
         self.dedupPeriod = dedupPeriod
-        self.keepsTopKeys = keepsTopKeys
+        self.topKeys = keepsTopKeys
         self.client = client
         self.keys = keys
         self.health = RedisHealth(logger: logger)
@@ -87,6 +88,15 @@ public final class RedisHitStore: HitStore {
         try await RedisKeyScan(client: self.client, keys: self.keys, maxRange: self.maxRange, clock: self.clock).page(prefix: prefix, cursor: cursor, limit: limit)
     }
 
+    /// Whether the hits of a flight on `eventLoop` go to a cluster: known after the first call.
+    private static func clustered(_ client: RedisClient, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
+        if let isCluster = client.isCluster { return eventLoop.makeSucceededFuture(isCluster) }
+        return client.routing(on: eventLoop).map { routing in
+            if case .cluster = routing { return true }
+            return false
+        }
+    }
+
     /// Top sets taken out of per call after the first, which also deletes the counter's keys.
     static let topSetsPerResetCall = 4000
 
@@ -96,7 +106,8 @@ public final class RedisHitStore: HitStore {
         var cursor = "0"
         repeat {
             let names: [[UInt8]]
-            (cursor, names) = try await RedisKeyScan.scan(self.client, from: cursor, matching: self.keys.allKeysPattern(of: key))
+            // In a cluster, on the node of the counter's slot, which holds every key of it.
+            (cursor, names) = try await RedisKeyScan.scan(self.client, from: cursor, matching: self.keys.allKeysPattern(of: key), routedBy: counter.base)
             doomed.formUnion(names)
         } while cursor != "0"
         // The buckets a hit may be writing while this runs: this slice and the next of every level.
@@ -110,7 +121,7 @@ public final class RedisHitStore: HitStore {
         }
         // Every minute's and hour's top set the max range reaches, newest first.
         var topSets: [[UInt8]] = []
-        if self.keepsTopKeys {
+        if self.keepsTopKeys, self.client.isCluster == false {
             for level in [BucketLevel.minutes, .hours] {
                 let newest: Int64 = level.unitStart(now) + level.unit
                 let oldest: Int64 = level.unitStart(now - Int64(self.maxRange)) - level.unit
@@ -147,7 +158,11 @@ public final class RedisHitStore: HitStore {
 
     public func top(range: Int, limit: Int, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
         let reader = RedisTopReader(client: self.client, keys: self.keys, clock: self.clock, trace: trace)
-        let read = reader.top(range: range, limit: limit, now: second ?? self.clock.second(), driven: second != nil, on: eventLoop)
+        // The first call may be the one that finds Redis is a cluster, which keeps no top sets.
+        let read = Self.clustered(self.client, on: eventLoop).flatMap { clustered -> EventLoopFuture<TopKeys> in
+            guard !clustered else { return eventLoop.makeFailedFuture(HitCounter.TopKeysOff()) }
+            return reader.top(range: range, limit: limit, now: second ?? self.clock.second(), driven: second != nil, on: eventLoop)
+        }
         return self.health.observe(read).hop(to: eventLoop)
     }
 
@@ -164,9 +179,12 @@ public final class RedisHitStore: HitStore {
         return self.health.observe(read).hop(to: eventLoop)
     }
 
-    /// Succeeds when Redis would take a hit now: it answers, and would accept a write.
+    /// Succeeds when Redis would take a hit now: it answers, and would accept a write (in a cluster,
+    /// every slot has a primary and every primary would).
     public func ping() async throws {
-        try await self.health.observe(self.client.run(WriteProbeScript(), on: self.client.eventLoop)).get()
+        let eventLoop = self.client.eventLoop
+        let probe = eventLoop.makeFutureWithTask { try await self.client.runOnEveryPrimary(WriteProbeScript()) }
+        _ = try await self.health.observe(probe).get()
     }
 
     /// Closes the connection to Redis. Calls after this fail.
@@ -176,18 +194,42 @@ public final class RedisHitStore: HitStore {
 
     /// One flight: a script call per driven second (one, for live traffic), each planned again while
     /// Redis is in another minute. Answers each counter's outcome, in order.
+    /// In a Redis Cluster, a call per hash slot as well (Redis runs a script only when its keys share
+    /// one); the calls to one primary share its connection's write.
     private static func send(
         _ flight: [(HitBatcher.Target, HitBatcher.Batch)], on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
         maxRange: Int, dedupPeriod: Int, topKeys: Bool
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
-        var groups: [Int64?: [Int]] = [:]
-        var seconds: [Int64?] = []
-        for (index, (target, _)) in flight.enumerated() {
-            if groups[target.second] == nil { seconds.append(target.second) }
-            groups[target.second, default: []].append(index)
+        let send = { @Sendable (clustered: Bool) in
+            Self.send(
+                flight, on: eventLoop, client: client, keys: clustered ? keys.inCluster() : keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
+                topKeys: topKeys && !clustered, clustered: clustered
+            )
         }
-        let calls = seconds.map { second in
-            let members = groups[second]!
+        // Known after the first call: no future for it then.
+        return client.isCluster.map(send) ?? Self.clustered(client, on: eventLoop).flatMap(send)
+    }
+
+    private struct Call: Hashable {
+        let second: Int64?
+        /// In a cluster, the hash slot of the call's counters.
+        let slot: Int
+    }
+
+    private static func send(
+        _ flight: [(HitBatcher.Target, HitBatcher.Batch)], on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
+        maxRange: Int, dedupPeriod: Int, topKeys: Bool, clustered: Bool
+    ) -> EventLoopFuture<[HitBatcher.Outcome]> {
+        var groups: [Call: [Int]] = [:]
+        var order: [Call] = []
+        for (index, (target, _)) in flight.enumerated() {
+            let call = Call(second: target.second, slot: clustered ? HashSlot.of(keys.counter(target.key).base) : 0)
+            if groups[call] == nil { order.append(call) }
+            groups[call, default: []].append(index)
+        }
+        let calls = order.map { group in
+            let second = group.second
+            let members = groups[group]!
             let counters = members.map { index in
                 let (target, batch) = flight[index]
                 return HitScript.Counter(key: target.key, count: batch.count, ids: batch.ids, callbacks: batch.callbacks)
@@ -196,10 +238,12 @@ public final class RedisHitStore: HitStore {
             let calls = members.reduce(0) { $0 + flight[$1].1.calls }
             let traces = members.flatMap { flight[$0].1.traces }
             return Self.count(
-                counters, second: second, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
-                topKeys: topKeys
+                counters, second: second, slot: group.slot, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock,
+                maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: topKeys
             )
                 .map { outcomes in zip(members, outcomes).map { $0 } }
+                // A call that failed fails its own counters only (in a cluster, one shard may be down).
+                .recover { error in members.map { ($0, .failure(error)) } }
         }
         return EventLoopFuture.whenAllSucceed(calls, on: eventLoop).map { results in
             var outcomes = [HitBatcher.Outcome](repeating: .failure(RedisError.protocolError("no outcome")), count: flight.count)
@@ -209,14 +253,14 @@ public final class RedisHitStore: HitStore {
     }
 
     private static func count(
-        _ counters: [HitScript.Counter], second: Int64?, on eventLoop: any EventLoop, traces: [TraceParent], calls: Int, client: RedisClient,
+        _ counters: [HitScript.Counter], second: Int64?, slot: Int, on eventLoop: any EventLoop, traces: [TraceParent], calls: Int, client: RedisClient,
         keys: KeySchema,
         clock: RedisClock, maxRange: Int, dedupPeriod: Int, topKeys: Bool, attempt: Int = 1
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
         let planned = second ?? clock.second()
         let call = HitScript(
             keys: keys, counters: counters, minute: BucketLevel.minutes.unitStart(planned), second: second, maxRange: maxRange, dedupPeriod: dedupPeriod,
-            topKeys: topKeys
+            topKeys: topKeys, slot: slot
         )
         let sentAt = RedisClock.localMicroseconds()
         var attributes: SpanAttributes = [:]
@@ -225,12 +269,12 @@ public final class RedisHitStore: HitStore {
             attributes["hitcounter.batch.calls"] = calls
             attributes["hitcounter.attempt"] = attempt
         }
-        return client.run(call, on: eventLoop, tracing: traces, attributes: attributes).flatMap { reply in
+        return client.run(call, on: eventLoop, tracing: traces, attributes: attributes, replicated: true).flatMap { reply in
             clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
             guard let counted = reply.counted else {
                 guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
                 return Self.count(
-                    counters, second: second, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
+                    counters, second: second, slot: slot, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
                     topKeys: topKeys, attempt: attempt + 1
                 )
             }

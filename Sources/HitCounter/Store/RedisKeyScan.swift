@@ -6,6 +6,10 @@ import NIOCore
 /// with `EXISTS`), so each counter comes once. The cursor is `SCAN`'s own, so a listing holds
 /// nothing in Redis or here between pages, and it pages through the whole keyspace (other keys
 /// included), a few thousand keys per page.
+///
+/// In a Redis Cluster, each primary is scanned in turn (in the order of the slots they serve); the
+/// cursor carries the primary's place in its top byte, and `SCAN`'s own cursor (far below 2^56)
+/// in the rest.
 struct RedisKeyScan: Sendable {
     let client: RedisClient
     let keys: KeySchema
@@ -19,21 +23,31 @@ struct RedisKeyScan: Sendable {
 
     func page(prefix: String, cursor: String?, limit: Int) async throws -> KeyPage {
         let pattern = self.keys.counterPattern(prefix: CounterKey(prefix), role: ":" + BucketLevel.hours.token + ":*")
-        var cursor = cursor ?? "0"
+        let primaries = try await self.client.primaries()
+        let (first, scanCursor) = Self.split(cursor ?? "0")
+        guard first < primaries.count else { return KeyPage(keys: [], next: nil) }
+        var node = first
+        var cursor = scanCursor
         var found: [(key: CounterKey, day: Int64, later: [[UInt8]])] = []
         var scans = 0
         repeat {
             let names: [[UInt8]]
-            (cursor, names) = try await Self.scan(self.client, from: cursor, matching: pattern, type: "string")
+            let reply = try await primaries[node].send([Self.command(from: cursor, matching: pattern, type: "string")], on: self.client.eventLoop).get()
+            (cursor, names) = try Self.parse(reply[0])
             for name in names {
                 guard let (key, day) = self.keys.hourBucket(name) else { continue }
                 found.append((key, day, self.laterDays(of: key, after: day)))
             }
+            if cursor == "0", node + 1 < primaries.count {
+                node += 1
+                cursor = "-"
+            }
             scans += 1
         } while cursor != "0" && found.count < limit && scans < Self.maxScansPerPage
         // Listed from its newest day only.
-        let checks = found.flatMap(\.later).map { RedisCommand("EXISTS", [RedisArgument(bytes: $0)]) }
-        let exists = checks.isEmpty ? [] : try await self.client.send(checks)
+        let later = found.flatMap(\.later)
+        let checks = later.map { RedisCommand("EXISTS", [RedisArgument(bytes: $0)]) }
+        let exists = checks.isEmpty ? [] : try await self.client.send(checks, routedBy: later)
         var index = 0
         var listed: [CounterKey] = []
         for entry in found {
@@ -41,14 +55,34 @@ struct RedisKeyScan: Sendable {
             index += entry.later.count
             if !newer { listed.append(entry.key) }
         }
-        return KeyPage(keys: listed, next: cursor == "0" ? nil : cursor)
+        return KeyPage(keys: listed, next: cursor == "0" ? nil : Self.join(node, cursor == "-" ? "0" : cursor))
+    }
+
+    /// The primary's place and `SCAN`'s cursor in a page's cursor.
+    private static func split(_ cursor: String) -> (Int, String) {
+        let value = UInt64(cursor) ?? 0
+        return (Int(value >> 56), String(value & (1 << 56 - 1)))
+    }
+
+    private static func join(_ node: Int, _ cursor: String) -> String {
+        String(UInt64(node) << 56 | (UInt64(cursor) ?? 0))
     }
 
     /// One `SCAN` call: the next cursor ("0" at the end) and the names it found.
-    static func scan(_ client: RedisClient, from cursor: String, matching pattern: [UInt8], type: String? = nil) async throws -> (String, [[UInt8]]) {
-        var arguments = [RedisArgument(cursor), "MATCH", RedisArgument(bytes: pattern), "COUNT", RedisArgument(Self.scanCount)]
+    /// In a cluster, on the node of `routedBy`'s slot.
+    static func scan(
+        _ client: RedisClient, from cursor: String, matching pattern: [UInt8], type: String? = nil, routedBy key: [UInt8]? = nil
+    ) async throws -> (String, [[UInt8]]) {
+        try Self.parse(try await client.send(Self.command(from: cursor, matching: pattern, type: type), routedBy: key))
+    }
+
+    private static func command(from cursor: String, matching pattern: [UInt8], type: String?) -> RedisCommand {
+        var arguments = [RedisArgument(cursor == "-" ? "0" : cursor), "MATCH", RedisArgument(bytes: pattern), "COUNT", RedisArgument(Self.scanCount)]
         if let type { arguments += ["TYPE", RedisArgument(type)] }
-        let reply = try await client.send(RedisCommand("SCAN", arguments))
+        return RedisCommand("SCAN", arguments)
+    }
+
+    private static func parse(_ reply: RESPValue) throws -> (String, [[UInt8]]) {
         if case .error(let message) = reply { throw RedisError.replyError(message) }
         guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let names) = parts[1] else {
             throw RedisError.protocolError("SCAN answered \(reply)")

@@ -32,8 +32,9 @@ struct RedisTopReader: Sendable {
         let plan = TopPlan(WindowPlan(now: now, range: range), live: !driven)
         let sets = plan.whole.map { self.keys.topKeys($0.level, unitStart: $0.unitStart) } + plan.edges.map { self.keys.topKeys(.minutes, unitStart: $0.sliceStart) }
         let depth = max(Self.firstDepth, 2 * limit)
+        // One Redis only: a cluster keeps no top sets (docs/cluster.md).
         return self.clock.read(
-            Self.reads(sets, from: 0, depth: depth), planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop,
+            Self.reads(sets, from: 0, depth: depth), routedBy: nil, planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop,
             tracing: self.trace,
             replan: { now, attempt in self.top(range: range, limit: limit, now: now, driven: driven, on: eventLoop, attempt: attempt) }
         ) { replies in
@@ -56,7 +57,7 @@ struct RedisTopReader: Sendable {
             RedisCommand("ZMSCORE", [RedisArgument(bytes: search.sets[query.set])] + query.keys.map { RedisArgument(bytes: $0.bytes) })
         }
         // Often nothing to ask (every set the candidates are in was read to its end): no round trip then.
-        return self.client.send(commands, on: eventLoop, tracing: self.trace).flatMap { replies in
+        return self.client.send(commands, routedBy: nil, on: eventLoop, tracing: self.trace).flatMap { replies in
             var search = search
             do {
                 try search.score(fresh, queries: queries, replies: replies)
@@ -65,7 +66,7 @@ struct RedisTopReader: Sendable {
             }
             guard search.isSettled else {
                 let deeper = depth * 4
-                return self.client.send(Self.reads(search.sets, from: depth, depth: deeper), on: eventLoop, tracing: self.trace).flatMap { replies in
+                return self.client.send(Self.reads(search.sets, from: depth, depth: deeper), routedBy: nil, on: eventLoop, tracing: self.trace).flatMap { replies in
                     var search = search
                     do {
                         try search.read(replies, asked: deeper - depth)
@@ -92,7 +93,7 @@ struct RedisTopReader: Sendable {
                 RedisArgument(first * width), RedisArgument((last + 1) * width - 1),
             ])
         }
-        return self.client.send(commands, on: eventLoop, tracing: self.trace).flatMapThrowing { replies in
+        return self.client.send(commands, routedBy: nil, on: eventLoop, tracing: self.trace).flatMapThrowing { replies in
             var counts = search.known
             for (read, reply) in zip(reads, replies) {
                 if case .error(let message) = reply { throw RedisError.replyError(message) }

@@ -45,7 +45,7 @@ struct RedisWindowReader: Sendable {
             ]))
         }
         return self.clock.read(
-            commands, planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop, tracing: self.trace,
+            commands, routedBy: self.counterKeys.base, planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop, tracing: self.trace,
             replan: { now, attempt in self.read(now: now, driven: driven, windows: windows, on: eventLoop, attempt: attempt) }
         ) { replies in
             var fetched: [[UInt8]] = []

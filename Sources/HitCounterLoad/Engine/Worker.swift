@@ -65,7 +65,7 @@ final class Worker {
         self.stats = WorkerStats(operations: plan.options.mix.entries.count)
         let options = plan.options
         let templates = options.targets.map {
-            RequestTemplates(target: $0, mix: options.mix, keys: options.keys, ranges: options.ranges, count: options.count)
+            RequestTemplates(target: $0, mix: options.mix, keys: options.keys, ranges: options.ranges, count: options.count, ids: options.ids)
         }
         self.connections = plan.connectionTargets.map { target in
             Connection(

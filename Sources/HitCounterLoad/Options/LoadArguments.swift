@@ -49,4 +49,7 @@ struct LoadArguments: ParsableArguments {
 
     @Option(help: "The count of each POST /hit.")
     var count = 1
+
+    @Flag(help: "Give each POST /hit a unique id (&id=...): its 2xx answers are the hits acknowledged, to compare with what the service counted (GET /hits?unique=true).")
+    var ids = false
 }

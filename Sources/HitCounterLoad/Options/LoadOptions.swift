@@ -25,6 +25,8 @@ struct LoadOptions: Sendable {
     var keys: KeySet
     /// Numbered keys taken in order rather than at random.
     var sequentialKeys = false
+    /// A unique id on each `POST /hit`.
+    var ids = false
     var ranges: [Int]
     var count: Int
 
@@ -89,6 +91,7 @@ struct LoadOptions: Sendable {
         if self.ranges.isEmpty { self.ranges = [60] }
         self.count = arguments.count
         self.sequentialKeys = arguments.sequentialKeys
+        self.ids = arguments.ids
     }
 
     /// Options from command-line words, as the tool would read them.

@@ -13,6 +13,8 @@ struct RequestTemplates {
         /// One per `--range` for `hits`, `series` and `top`; one otherwise.
         let tails: [ByteBuffer]
         let usesKey: Bool
+        /// `&id=` and 16 random hex digits after the key (`--ids`): unique in a run, as ids go.
+        var addsID = false
     }
 
     private enum Keys {
@@ -29,7 +31,7 @@ struct RequestTemplates {
     private let templates: [Template]
     private let keys: Keys
 
-    init(target: LoadTarget, mix: RequestMix, keys: KeySet, ranges: [Int], count: Int) {
+    init(target: LoadTarget, mix: RequestMix, keys: KeySet, ranges: [Int], count: Int, ids: Bool = false) {
         let headers = " HTTP/1.1\r\nHost: \(target.hostHeader)\r\n"
         self.templates = mix.entries.map { entry in
             let path = target.pathPrefix + entry.operation.path
@@ -38,7 +40,8 @@ struct RequestTemplates {
                 return Template(
                     head: ByteBuffer(string: "POST \(path)?key="),
                     tails: [ByteBuffer(string: "&count=\(count)\(headers)Content-Length: 0\r\n\r\n")],
-                    usesKey: true
+                    usesKey: true,
+                    addsID: ids
                 )
             case .hits:
                 return Template(
@@ -91,9 +94,16 @@ struct RequestTemplates {
                 buffer.writeString(String((key ?? random.next()) % count))
             }
         }
+        if template.addsID {
+            buffer.writeStaticString("&id=")
+            let id = random.next()
+            for shift in stride(from: 60, through: 0, by: -4) { buffer.writeInteger(Self.hexDigits[Int(id >> UInt64(shift) & 0xF)]) }
+        }
         let tails = template.tails
         buffer.writeImmutableBuffer(tails.count == 1 ? tails[0] : tails[Int(random.next() % UInt64(tails.count))])
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// `text` as a JSON string.
     static func jsonQuoted(_ text: String) -> String {

@@ -54,7 +54,7 @@ struct Setting: Sendable, Hashable {
 extension Setting {
     /// Every setting, in the order they are read (a later one may depend on an earlier one).
     static let all: [Setting] = [
-        .hostname, .port, .store, .redisUrl, .redisPassword, .redisTimeout, .redisTlsCa, .redisTlsCert, .redisTlsKey, .redisTlsInsecure, .maxRange, .logLevel, .logFormat, .idleTimeout,
+        .hostname, .port, .store, .redisUrl, .redisMode, .redisWaitReplicas, .redisPassword, .redisTimeout, .redisTlsCa, .redisTlsCert, .redisTlsKey, .redisTlsInsecure, .maxRange, .logLevel, .logFormat, .idleTimeout,
         .requestTimeout, .maxConnections, .maxStreams, .dedupPeriod, .topKeys, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
         .serverName, .shutdownDelay, .writeToken, .writeTokenFile, .readToken, .readTokenFile, .adminToken, .adminTokenFile, .corsOrigins,
         .corsReadOrigins, .publicKeyPrefixes, .respectDoNotTrack, .maxBatch,
@@ -86,6 +86,20 @@ extension Setting {
         } catch {
             throw Setting.redisUrl.error("is not usable: \(error)")
         }
+    }
+
+    static let redisMode: Setting = Setting(
+        "redisMode", "auto (ask the server), standalone (one Redis) or cluster (a Redis Cluster; the URL may list several nodes, comma-separated) (default auto)."
+    ) { text, settings throws(SettingsError) in
+        guard let mode = RedisConfiguration.Mode(rawValue: text) else { throw Setting.redisMode.error("must be auto, standalone or cluster") }
+        settings.redis.mode = mode
+    }
+
+    static let redisWaitReplicas: Setting = Setting(
+        "redisWaitReplicas", "Replicas each write of hits must reach (WAIT) before they are acknowledged; fewer is a 503 (default 0: no wait)."
+    ) { text, settings throws(SettingsError) in
+        guard let replicas = Int(text), (0...16).contains(replicas) else { throw Setting.redisWaitReplicas.error("must be a number of replicas from 0 to 16") }
+        settings.redis.waitReplicas = replicas
     }
 
     static let redisPassword: Setting = Setting("redisPassword", "Overrides the Redis URL's password.", secret: true) { text, settings throws(SettingsError) in

@@ -14,6 +14,10 @@ enum MetricHelp {
         "hitcounter_redis_batch_size": "Commands per round trip to Redis: how much group commit shares (a count, not a time).",
         "hitcounter_redis_errors_total": "Redis commands that failed without a reply, by kind (timeout, connectionClosed, backlogFull, ...).",
         "hitcounter_redis_connects_total": "Connection attempts to Redis, by outcome (success or failure).",
+        "hitcounter_redis_cluster_redirects_total": "Redis Cluster redirects followed (moved, ask) and commands sent again after TRYAGAIN, CLUSTERDOWN and the like (retry), by kind.",
+        "hitcounter_redis_cluster_refreshes_total": "Reads of the Redis Cluster's slot map (CLUSTER SLOTS), by outcome (success or failure).",
+        "hitcounter_redis_node_round_trips_total": "Writes to each node of a Redis Cluster, by node (host:port).",
+        "hitcounter_redis_node_errors_total": "Sends to each node of a Redis Cluster that got no reply (unreachable, dropped, timed out), by node.",
         // Roll-ups (HitCounter's RollupEmitter)
         "hitcounter_rollup_leader": "1 while this replica holds the roll-up lock and emits the fleet's roll-ups, else 0.",
         "hitcounter_rollup_events_total": "Roll-up events delivered, by sink (log, kafka, callback).",

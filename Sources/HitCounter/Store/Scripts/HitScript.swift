@@ -14,8 +14,9 @@
 /// of its writes fails (a key of another type, written by something else), that counter's writes are
 /// undone and it answers the error; the other counters of the call are not affected.
 ///
-/// A flight's counters and the minute's roll-up index are in different hash slots: on one Redis that
-/// is one call, and Redis Cluster needs flights per slot (its own issue); every key is in `KEYS`.
+/// Every key is in `KEYS`. On one Redis a call holds a whole flight; in a Redis Cluster, the counters
+/// of one hash slot, with that slot's roll-up index and top sets (`KeySchema.inCluster`): Redis runs
+/// a script only when all the keys it declares share a slot.
 struct HitScript: RedisScriptCall {
     /// One counter's hits in the flight.
     struct Counter: Sendable {
@@ -40,9 +41,15 @@ struct HitScript: RedisScriptCall {
     ///   - minute: the minute the keys are for.
     ///   - second: the second to count at, for tests that drive time; Redis's clock when nil.
     ///   - topKeys: whether the hits add to the top sets (`--top-keys`; off saves two commands per counter).
-    init(keys schema: KeySchema, counters: [Counter], minute: Int64, second: Int64?, maxRange: Int, dedupPeriod: Int, topKeys: Bool = true) {
+    ///   - slot: in a cluster, the hash slot of every counter of the call.
+    init(
+        keys schema: KeySchema, counters: [Counter], minute: Int64, second: Int64?, maxRange: Int, dedupPeriod: Int, topKeys: Bool = true, slot: Int = 0
+    ) {
         let hour = BucketLevel.minutes.sliceStart(minute)
-        var keys: [[UInt8]] = [schema.rollupIndex(minute: minute), schema.topKeys(.minutes, unitStart: minute), schema.topKeys(.hours, unitStart: hour)]
+        var keys: [[UInt8]] = [
+            schema.rollupIndex(minute: minute, slot: slot), schema.topKeys(.minutes, unitStart: minute, slot: slot),
+            schema.topKeys(.hours, unitStart: hour, slot: slot),
+        ]
         var arguments: [RedisArgument] = [
             second.map { RedisArgument($0) } ?? "", RedisArgument(minute), RedisArgument(maxRange), RedisArgument(dedupPeriod),
             RedisArgument(counters.count), RedisArgument(topKeys ? 1 : 0),
@@ -84,12 +91,12 @@ struct HitScript: RedisScriptCall {
         return Reply(second: second, microseconds: microseconds, counted: counted)
     }
 
-    /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its hit buckets of the minute (second,
-    /// minute and hour level), its unique buckets (when it has ids), its callbacks set (when it has
-    /// callbacks) and one key per id. ARGV: the driven second or "", the minute the keys are for, the
-    /// max range, the dedup period, the number of counters, 1 to write the top sets (else 0), then per counter its key (the index's
-    /// member), its count of hits without an id, its number of ids and of callbacks, the callbacks and
-    /// the count of each id.
+    /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its hit
+    /// buckets of the minute (second, minute and hour level), its unique buckets (when it has ids), its
+    /// callbacks set (when it has callbacks) and one key per id. ARGV: the driven second or "", the
+    /// minute the keys are for, the max range, the dedup period, the number of counters, 1 to write the
+    /// top sets (else 0), then per counter its key (the index's member), its count of hits without an
+    /// id, its number of ids and of callbacks, the callbacks and the count of each id.
     ///
     /// Returns `{1, second, microseconds, then per counter the counted flag of each of its ids (or its
     /// error)}`, or `{0, second, microseconds}` when Redis is in another minute than the keys.

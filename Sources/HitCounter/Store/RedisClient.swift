@@ -1,0 +1,261 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Tracing
+
+/// The Redis client the store and the roll-ups use: it sends each command to the Redis that holds
+/// its keys. That is the one Redis (`RedisNode`), or in a Redis Cluster the primary of the keys'
+/// hash slot (`ClusterClient`), which it finds out by itself at the first command
+/// (`RedisConfiguration.mode`, docs/cluster.md).
+///
+/// Every call names the keys it routes by: a script's keys (all in one slot), or the key of a read.
+/// Keyless commands go to the one Redis, or to a cluster's first primary.
+public final class RedisClient: Sendable {
+    /// How commands reach Redis, once known.
+    enum Routing: Sendable {
+        case standalone(RedisNode)
+        case cluster(ClusterClient)
+    }
+
+    private enum State {
+        case unknown
+        case discovering(EventLoopFuture<Routing>)
+        case known(Routing)
+        case shutDown
+    }
+
+    public let configuration: RedisConfiguration
+    /// The node the configuration names: the one Redis, or where a cluster is first asked about.
+    private let seed: RedisNode
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let spans: RedisSpans
+    private let state: NIOLockedValueBox<State>
+
+    public init(
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "hitcounter.redis")
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.spans = RedisSpans(configuration: configuration)
+        self.seed = RedisNode(configuration: configuration.at(configuration.address), eventLoopGroup: eventLoopGroup, logger: logger)
+        self.state = NIOLockedValueBox(configuration.mode == .standalone ? .known(.standalone(self.seed)) : .unknown)
+    }
+
+    /// The event loops the client has connections on.
+    var eventLoops: [any EventLoop] { self.seed.eventLoops }
+
+    /// An event loop of this client, for futures that need one: the caller's, or the first.
+    var eventLoop: any EventLoop { self.seed.currentEventLoop }
+
+    /// Whether the server is a cluster; nil until the first command found out.
+    public var isCluster: Bool? {
+        self.state.withLockedValue { state in
+            guard case .known(let routing) = state else { return nil }
+            if case .cluster = routing { return true }
+            return false
+        }
+    }
+
+    /// How to reach Redis: known after the first command, asked of the server before it (`INFO
+    /// cluster`, or `CLUSTER SLOTS` in cluster mode). A failed attempt is tried again by the next call.
+    func routing(on eventLoop: any EventLoop) -> EventLoopFuture<Routing> {
+        enum Next {
+            case known(Routing)
+            case wait(EventLoopFuture<Routing>)
+            case discover(EventLoopPromise<Routing>)
+            case fail
+        }
+        let next = self.state.withLockedValue { state -> Next in
+            switch state {
+            case .known(let routing): return .known(routing)
+            case .discovering(let future): return .wait(future)
+            case .shutDown: return .fail
+            case .unknown:
+                let promise = eventLoop.makePromise(of: Routing.self)
+                state = .discovering(promise.futureResult)
+                return .discover(promise)
+            }
+        }
+        switch next {
+        case .known(let routing): return eventLoop.makeSucceededFuture(routing)
+        case .wait(let future): return future
+        case .fail: return eventLoop.makeFailedFuture(RedisError.shutdown)
+        case .discover(let promise):
+            self.discover(on: eventLoop).whenComplete { result in
+                let shutDown = self.state.withLockedValue { state -> Bool in
+                    if case .shutDown = state { return true }
+                    switch result {
+                    case .success(let routing): state = .known(routing)
+                    case .failure: state = .unknown
+                    }
+                    return false
+                }
+                if shutDown, case .success(.cluster(let cluster)) = result { cluster.shutdown() }
+                promise.completeWith(result)
+            }
+            return promise.futureResult
+        }
+    }
+
+    private func discover(on eventLoop: any EventLoop) -> EventLoopFuture<Routing> {
+        let isCluster: EventLoopFuture<Bool> =
+            self.configuration.mode == .cluster
+            ? eventLoop.makeSucceededFuture(true)
+            : self.seed.send([RedisCommand("INFO", ["cluster"])], on: eventLoop).map { replies in
+                // An error reply (INFO not allowed to this user): take it for one Redis.
+                guard case .bulkString(let info) = replies[0] else { return false }
+                return String(decoding: info, as: UTF8.self).contains("cluster_enabled:1")
+            }
+        return isCluster.flatMap { isCluster in
+            guard isCluster else { return eventLoop.makeSucceededFuture(.standalone(self.seed)) }
+            let cluster = ClusterClient(configuration: self.configuration, eventLoopGroup: self.eventLoopGroup, logger: self.logger)
+            return cluster.refresh(on: eventLoop).map { topology in
+                self.logger.info("Redis is a cluster", metadata: ["redis.primaries": "\(topology.shards.count)"])
+                // Its nodes have their own connections.
+                self.seed.shutdown()
+                return .cluster(cluster)
+            }.flatMapErrorThrowing { error in
+                cluster.shutdown()
+                throw error
+            }
+        }
+    }
+
+    // MARK: Scripts
+
+    /// Runs a script call and decodes its reply; an error reply is thrown as `replyError` (or
+    /// `refused`). On `eventLoop`'s connection to the node of its keys; traced as a child span of each
+    /// of `parents`. With `replicated`, and `waitReplicas` set, its writes must reach that many
+    /// replicas (`WAIT`) or it fails with `refused`: they may still have been made.
+    func run<Call: RedisScriptCall>(
+        _ call: Call, on eventLoop: any EventLoop, tracing parents: [TraceParent] = [], attributes: SpanAttributes = [:], replicated: Bool = false
+    ) -> EventLoopFuture<Call.Reply> {
+        var attributes = attributes
+        attributes["hitcounter.script"] = Call.script.name
+        let spans = self.spans.start("EVALSHA", commands: 1, parents: parents, attributes: attributes)
+        let replicas = replicated ? self.configuration.waitReplicas : 0
+        let after = replicas > 0 ? [RedisCommand("WAIT", [RedisArgument(replicas), RedisArgument(self.waitMilliseconds)])] : []
+        let evaluate = { @Sendable (routing: Routing) -> EventLoopFuture<[RESPValue]> in
+            switch routing {
+            case .standalone(let node):
+                return node.evaluate(Call.script, keys: call.keys, arguments: call.arguments, after: after, on: eventLoop)
+            case .cluster(let cluster):
+                let slot = call.keys.first.map(HashSlot.of) ?? 0
+                return cluster.evaluate(Call.script, keys: call.keys, arguments: call.arguments, slot: slot, after: after, on: eventLoop)
+            }
+        }
+        // Once the routing is known (every call but the first), no future for it.
+        let replies = self.knownRouting.map(evaluate) ?? self.routing(on: eventLoop).flatMap(evaluate)
+        return replies.flatMapThrowing { replies in
+            if case .error(let message) = replies[0] { throw RedisError.replyError(message) }
+            if replicas > 0 {
+                let reached = replies[1].int64 ?? 0
+                guard reached >= replicas else {
+                    throw RedisError(.refused, "NOREPLICAS the write reached \(reached) of \(replicas) replicas within \(self.waitMilliseconds) ms")
+                }
+            }
+            return try Call.decode(replies[0])
+        }.ending(spans)
+    }
+
+    func run<Call: RedisScriptCall>(_ call: Call) async throws -> Call.Reply {
+        try await self.run(call, on: self.eventLoop).get()
+    }
+
+    /// How long `WAIT` waits for replicas: half the command timeout, so its answer comes within it.
+    private var waitMilliseconds: Int64 { max(1, self.configuration.commandTimeout.nanoseconds / 2_000_000) }
+
+    // MARK: Commands
+
+    /// Sends commands in one write on `eventLoop`'s connection to the node of `key` (every keyed
+    /// command's key must share its slot), and returns their replies in order; error replies are
+    /// values. Traced as a child span of `parent`, named for the commands.
+    func send(_ commands: [RedisCommand], routedBy key: [UInt8]?, on eventLoop: any EventLoop, tracing parent: TraceParent? = nil) -> EventLoopFuture<[RESPValue]> {
+        let spans = parent.map { self.spans.start(RedisCommand.names(commands), commands: commands.count, parents: [$0]) } ?? []
+        // The hot read: no future for the routing once it is known.
+        switch self.knownRouting {
+        case .standalone(let node)?: return node.send(commands, on: eventLoop).ending(spans)
+        case .cluster(let cluster)?: return cluster.send(commands, slot: key.map(HashSlot.of) ?? 0, on: eventLoop).ending(spans)
+        case nil: break
+        }
+        return self.routing(on: eventLoop).flatMap { routing in
+            switch routing {
+            case .standalone(let node): node.send(commands, on: eventLoop)
+            case .cluster(let cluster): cluster.send(commands, slot: key.map(HashSlot.of) ?? 0, on: eventLoop)
+            }
+        }.ending(spans)
+    }
+
+    private var knownRouting: Routing? {
+        self.state.withLockedValue { state in
+            if case .known(let routing) = state { return routing }
+            return nil
+        }
+    }
+
+    func send(_ command: RedisCommand, routedBy key: [UInt8]? = nil) async throws -> RESPValue {
+        try await self.send([command], routedBy: key, on: self.eventLoop).get()[0]
+    }
+
+    func send(_ commands: [RedisCommand], routedBy key: [UInt8]? = nil) async throws -> [RESPValue] {
+        try await self.send(commands, routedBy: key, on: self.eventLoop).get()
+    }
+
+    /// Sends each command to the node of its own key (`keys[i]` for `commands[i]`): in a cluster, one
+    /// write per primary. Replies in order; error replies are values.
+    func send(_ commands: [RedisCommand], routedBy keys: [[UInt8]]) async throws -> [RESPValue] {
+        let eventLoop = self.eventLoop
+        return try await self.routing(on: eventLoop).flatMap { routing in
+            switch routing {
+            case .standalone(let node): node.send(commands, on: eventLoop)
+            case .cluster(let cluster): cluster.send(zip(keys, commands).map { (HashSlot.of($0), $1) }, on: eventLoop)
+            }
+        }.get()
+    }
+
+    /// Runs a keyless script call on each primary (the one Redis, or every primary of the cluster's
+    /// map, which must give every slot a primary), and answers their replies.
+    func runOnEveryPrimary<Call: RedisScriptCall>(_ call: Call) async throws -> [Call.Reply] {
+        var replies: [Call.Reply] = []
+        for node in try await self.primaries() {
+            let reply = try await node.evaluate(Call.script, keys: call.keys, arguments: call.arguments, on: self.eventLoop).get()[0]
+            if case .error(let message) = reply { throw RedisError.replyError(message) }
+            replies.append(try Call.decode(reply))
+        }
+        return replies
+    }
+
+    /// Each primary's node: the one Redis, or every primary of the cluster's map, read again now.
+    func primaries() async throws -> [RedisNode] {
+        switch try await self.routing(on: self.eventLoop).get() {
+        case .standalone(let node): return [node]
+        case .cluster(let cluster):
+            let topology = try await cluster.refresh(on: self.eventLoop).get()
+            guard topology.coversEverySlot else {
+                throw RedisError(.refused, "CLUSTERDOWN the cluster has slots no primary serves")
+            }
+            return cluster.primaries
+        }
+    }
+
+    /// The cluster's map; nil for one Redis.
+    var topology: ClusterTopology? {
+        guard case .cluster(let cluster)? = self.knownRouting else { return nil }
+        return cluster.topology
+    }
+
+    /// Closes the connections; later commands fail with `shutdown`.
+    public func shutdown() {
+        let previous = self.state.withLockedValue { state in
+            defer { state = .shutDown }
+            return state
+        }
+        if case .known(.cluster(let cluster)) = previous { cluster.shutdown() }
+        self.seed.shutdown()
+    }
+}
