@@ -89,6 +89,21 @@ import Testing
         #expect(flagsWin.hostname == "0.0.0.0")
     }
 
+    /// A cluster named by several nodes: the first's credentials, the others' addresses; a comma in a
+    /// password is still a password's.
+    @Test func readsTheRedisClusterSettings() throws {
+        let cluster = try self.settings(flags: [
+            "--redis-url": "redis://u:pa,ss@10.0.0.1:7000,10.0.0.2:7001,redis://10.0.0.3", "--redis-mode": "cluster", "--redis-wait-replicas": "1",
+        ])
+        #expect(cluster.redis.address == .tcp(host: "10.0.0.1", port: 7000))
+        #expect(cluster.redis.password == "pa,ss" && cluster.redis.username == "u")
+        #expect(cluster.redis.seeds == [.tcp(host: "10.0.0.2", port: 7001), .tcp(host: "10.0.0.3", port: 6379)])
+        #expect(cluster.redis.mode == .cluster && cluster.redis.waitReplicas == 1)
+        let single = try self.settings(flags: ["--redis-url": "redis://:a,b@cache:6380/2"])
+        #expect(single.redis.address == .tcp(host: "cache", port: 6380) && single.redis.password == "a,b" && single.redis.seeds.isEmpty)
+        #expect(single.redis.database == 2 && single.redis.mode == .auto && single.redis.waitReplicas == 0)
+    }
+
     @Test(arguments: [
         (["--port": "http"], [:], "--port / HITCOUNTER_PORT must be a port number from 0 to 65535"),
         ([:], ["HITCOUNTER_PORT": "70000"], "--port / HITCOUNTER_PORT must be a port number from 0 to 65535"),
@@ -109,6 +124,10 @@ import Testing
         ([:], ["HITCOUNTER_CALLBACK_URLS": "ftp://files"], "--callback-urls / HITCOUNTER_CALLBACK_URLS must be http:// or https:// URLs, comma separated"),
         (["--store": "memory", "--kafka-brokers": "k:9092"], [:], "--store / HITCOUNTER_STORE must be redis for roll-ups to Kafka or callbacks: their state lives in Redis"),
         (["--rollup-lease": "0.5"], [:], "--rollup-lease / HITCOUNTER_ROLLUP_LEASE must be a number of seconds from 1 to 300"),
+        (["--redis-mode": "sentinel"], [:], "--redis-mode / HITCOUNTER_REDIS_MODE must be auto, standalone or cluster"),
+        (["--redis-wait-replicas": "-1"], [:], "--redis-wait-replicas / HITCOUNTER_REDIS_WAIT_REPLICAS must be a number of replicas from 0 to 16"),
+        (["--redis-url": "redis://:hunter2@a:7000,b:port"], [:], "--redis-url / HITCOUNTER_REDIS_URL is not usable: the Redis URL has a port that is not a number from 1 to 65535"),
+        (["--redis-url": "unix:///run/redis.sock,b:7000"], [:], "--redis-url / HITCOUNTER_REDIS_URL is not usable: the Redis URL lists several nodes, which a unix socket cannot be"),
     ] as [([String: String], [String: String], String)])
     func refusesBadValuesInOneLine(flags: [String: String], environment: [String: String], message: String) throws {
         let error = #expect(throws: SettingsError.self) { try self.settings(flags: flags, environment: environment) }

@@ -109,17 +109,24 @@ import Testing
             let flaky = CollectingSink("flaky", failures: 2)
             let emitter = RollupEmitter(store: store, sinks: [steady, flaky], configuration: .init(name: "r"), clock: clock.read)
 
+            let firstFailure = ContinuousClock.now
             #expect(try await emitter.runOnce() == 1, "steady delivered, flaky failed")
             #expect(steady.events.count == 1)
             #expect(flaky.events.isEmpty)
             #expect(try await emitter.runOnce() == 0, "flaky waits out its backoff")
             try await store.hit(key: "k", count: 1, at: m + 70)  // hits are not held up
-            try await Task.sleep(for: .milliseconds(600))
-            #expect(try await emitter.runOnce() == 0, "second failure")
-            try await Task.sleep(for: .milliseconds(1100))
-            #expect(try await emitter.runOnce() == 1)
+            // Passes every 50 ms until flaky has its minute: the backoffs (0.5 s, then 1 s) keep it from
+            // trying at each pass. A lower bound on time, which a busy machine only lengthens.
+            var delivered = 0
+            let deadline = ContinuousClock.now + .seconds(20)
+            while delivered == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                delivered = try await emitter.runOnce()
+            }
+            #expect(delivered == 1)
+            #expect(firstFailure.duration(to: .now) >= .milliseconds(1500), "two backoffs waited out")
             #expect(flaky.events == steady.events)
-            #expect(flaky.attempts == 3)
+            #expect(flaky.attempts == 3, "two failures and a success: no attempt inside a backoff")
         }
     }
 }

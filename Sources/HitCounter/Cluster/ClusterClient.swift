@@ -107,6 +107,10 @@ final class ClusterClient: Sendable {
                     self.finishRefresh(result)
                     promise.completeWith(result)
                 }
+            }.futureResult.whenFailure { error in
+                // The loop is shutting down: the read never starts.
+                self.finishRefresh(.failure(error))
+                promise.fail(error)
             }
             return promise.futureResult
         }
@@ -133,7 +137,10 @@ final class ClusterClient: Sendable {
         }
         let node = self.state.withLockedValue { self.node(address, in: &$0).node }
         return node.send([RedisCommand("CLUSTER", ["SLOTS"])], on: eventLoop).flatMapThrowing { replies in
-            try ClusterTopology(slotsReply: replies[0], answering: address)
+            let topology = try ClusterTopology(slotsReply: replies[0], answering: address)
+            // A node that restarted and has not joined again knows no slots: ask the next one.
+            guard !topology.shards.isEmpty else { throw RedisError.protocolError("CLUSTER SLOTS of \(address) names no slots") }
+            return topology
         }.flatMapError { error in
             self.readTopology(from: Array(nodes.dropFirst()), on: eventLoop, failures: failures + ["\(address): \(error)"])
         }
@@ -143,7 +150,10 @@ final class ClusterClient: Sendable {
         let (closed, changed) = self.state.withLockedValue { state -> ([Member], Bool) in
             state.refreshing = nil
             state.lastRefresh = .now()
-            guard case .success(let topology) = result, !state.shutDown else { return ([], false) }
+            guard !state.shutDown else { return ([], false) }
+            // A failed refresh too: the periodic one must go on.
+            if state.periodic == nil { self.schedulePeriodicRefresh(&state) }
+            guard case .success(let topology) = result else { return ([], false) }
             // Worth a line in the log: the primaries or the coverage changed (not a slot moving).
             let changed = state.topology.map { Set($0.shards.map(\.primary)) != Set(topology.shards.map(\.primary)) || $0.coversEverySlot != topology.coversEverySlot } ?? true
             state.topology = topology
@@ -152,7 +162,6 @@ final class ClusterClient: Sendable {
             let listed = Set(topology.shards.flatMap { [$0.primary] + $0.replicas } + self.seeds)
             let gone = state.nodes.filter { !listed.contains($0.key) }
             for address in gone.keys { state.nodes[address] = nil }
-            if state.periodic == nil { self.schedulePeriodicRefresh(&state) }
             return (Array(gone.values), changed)
         }
         for member in closed { member.node.shutdown() }
@@ -187,6 +196,11 @@ final class ClusterClient: Sendable {
             configuration: self.configuration.at(.tcp(host: address.host, port: address.port)), eventLoopGroup: self.eventLoopGroup, logger: self.logger
         )
         let member = Member(node: node, roundTrips: ClusterMetrics.nodeRoundTrips(address), errors: ClusterMetrics.nodeErrors(address))
+        // After shutdown, a node for a late caller fails its commands at once, and is kept nowhere.
+        guard !state.shutDown else {
+            node.shutdown()
+            return member
+        }
         state.nodes[address] = member
         return member
     }

@@ -151,7 +151,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.failAll(.connectionFailed("\(error)"), context: context)
+        // The commands waiting were written: their outcome is unknown (a cluster must not send them again).
+        self.failAll(RedisError(.connectionClosed, "\(error)"), context: context)
     }
 
     // MARK: Timeouts

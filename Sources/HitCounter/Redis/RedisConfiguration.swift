@@ -66,16 +66,16 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// Parses a Redis URL; the error says what is wrong with it, without repeating any password.
     public init(url: String) throws(RedisConfigurationError) {
         self.init()
-        let nodes = url.split(separator: ",", omittingEmptySubsequences: false)
+        let nodes = Self.nodes(url)
         if nodes.count > 1 {
-            self = try RedisConfiguration(url: String(nodes[0]))
+            self = try RedisConfiguration(url: nodes[0])
             guard case .tcp = self.address else { throw RedisConfigurationError("lists several nodes, which a unix socket cannot be") }
             for node in nodes.dropFirst() {
                 var seed = RedisConfiguration()
                 if node.contains("://") {
-                    seed = try RedisConfiguration(url: String(node))
+                    seed = try RedisConfiguration(url: node)
                 } else {
-                    try seed.parseTCP(node)
+                    try seed.parseTCP(node[...])
                 }
                 self.seeds.append(seed.address)
             }
@@ -91,6 +91,17 @@ public struct RedisConfiguration: Sendable, Equatable {
         } else {
             throw RedisConfigurationError("must start with redis://, rediss:// (TLS) or unix://")
         }
+    }
+
+    /// The comma-separated nodes of `url`. The commas are looked for only after the credentials (the
+    /// last `@` before a second URL starts), so a password may hold a comma.
+    private static func nodes(_ url: String) -> [String] {
+        guard let scheme = url.range(of: "://") else { return [url] }
+        let rest = url[scheme.upperBound...]
+        let end = rest.range(of: "://").flatMap { rest[..<$0.lowerBound].lastIndex(of: ",") } ?? rest.endIndex
+        let hosts = rest[..<end].lastIndex(of: "@").map { rest.index(after: $0) } ?? rest.startIndex
+        let parts = url[hosts...].split(separator: ",", omittingEmptySubsequences: false)
+        return [String(url[..<hosts]) + parts[0]] + parts.dropFirst().map(String.init)
     }
 
     private mutating func parseTCP(_ rest: Substring) throws(RedisConfigurationError) {

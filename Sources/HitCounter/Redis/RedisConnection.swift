@@ -103,6 +103,8 @@ final class RedisConnection: Sendable {
                 return connection
             }.flatMapErrorThrowing { error in
                 connection.close()
+                // Nothing of a caller's was written yet: a connection lost in the handshake is a failed connect.
+                if let lost = error as? RedisError, lost.kind == .connectionClosed || lost.kind == .timeout { throw RedisError.connectionFailed(lost.message) }
                 throw error
             }
         }

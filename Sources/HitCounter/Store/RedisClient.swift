@@ -103,8 +103,9 @@ public final class RedisClient: Sendable {
     }
 
     private func discover(on eventLoop: any EventLoop) -> EventLoopFuture<Routing> {
+        // Several nodes named: only a cluster has them (and the first may be the one that is down).
         let isCluster: EventLoopFuture<Bool> =
-            self.configuration.mode == .cluster
+            self.configuration.mode == .cluster || !self.configuration.seeds.isEmpty
             ? eventLoop.makeSucceededFuture(true)
             : self.seed.send([RedisCommand("INFO", ["cluster"])], on: eventLoop).map { replies in
                 // An error reply (INFO not allowed to this user): take it for one Redis.
