@@ -21,21 +21,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import finish, interleaved, stop, table  # noqa: E402
+from compare import finish, interleaved, redis, stop, table  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
          ("GET /hits?range=60", ["--mix", "hits=100", "--range", "60", "--keys", "10000"])]
-
-
-def redis(port, work, *arguments):
-    """A private redis-server on `port`, its files under `work`."""
-    directory = os.path.join(work, str(port))
-    os.makedirs(directory)
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", directory, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", f"redis on {port}")
-    return process
 
 
 def cluster_port():

@@ -7,6 +7,18 @@ import os
 import statistics
 import subprocess
 
+from run import run, wait_for
+
+
+def redis(port, work, *arguments):
+    """A private redis-server on `port` (no persistence), its files under `work`, answering PING."""
+    directory = os.path.join(work, str(port))
+    os.makedirs(directory)
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", directory, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", f"redis on {port}")
+    return process
+
 
 def interleaved(loader, servers, loads, rounds, duration, work):
     """{(load, server name): [requests per second, one per round]} for `servers` ({name: port})."""

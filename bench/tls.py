@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import finish, interleaved, stop, table  # noqa: E402
+from compare import finish, interleaved, redis, stop, table  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
@@ -47,11 +47,9 @@ def main():
     processes = []
     try:
         port, tls_port = free_port(), free_port()
-        processes.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                           "--dir", work, "--tls-port", str(tls_port), "--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key",
-                                           "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"],
-                                          cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis")
+        processes.append(redis(port, work, "--tls-port", str(tls_port), "--tls-cert-file", os.path.join(work, "redis.crt"),
+                               "--tls-key-file", os.path.join(work, "redis.key"), "--tls-ca-cert-file", os.path.join(work, "ca.crt"),
+                               "--tls-auth-clients", "no"))
         servers = {}
         for name, url, extra in [("plain", f"redis://127.0.0.1:{port}", []),
                                  ("tls", f"rediss://127.0.0.1:{tls_port}", ["--redis-tls-ca", os.path.join(work, "ca.crt")])]:

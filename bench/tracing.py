@@ -22,6 +22,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import finish, interleaved, stop, table  # noqa: E402
+from compare import redis as private_redis  # noqa: E402
 from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
@@ -73,9 +74,7 @@ def main():
     processes = []
     try:
         redis = free_port()
-        processes.append(subprocess.Popen(["redis-server", "--port", str(redis), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                           "--dir", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(lambda: run(["redis-cli", "-p", str(redis), "ping"]).strip() == "PONG", "redis")
+        processes.append(private_redis(redis, work))
         # Every span of every request: a queue that holds a second of them and large exports, else the
         # batch processor drops spans (and says so in a warning each time).
         everything = {**endpoint, "OTEL_BSP_MAX_QUEUE_SIZE": "131072", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16384",

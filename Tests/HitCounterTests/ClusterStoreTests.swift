@@ -239,23 +239,7 @@ import Testing
                 try await stores[index % 2].hit(key: key, count: index + 1, at: minute + 5)
                 _ = try await stores[1 - index % 2].hit(key: key, count: 1, id: HitID("u"), callback: nil, at: minute + 7)
             }
-            var configuration = RollupEmitter.Configuration(name: "holder")
-            configuration.pageSize = 16
-            configuration.lease = .seconds(2)
-            let clock = TestClock(minute + 63)
-            let holderSink = CollectingSink("log", hangingAttempts: [2])
-            let holder = RollupEmitter(store: stores[0], sinks: [holderSink], configuration: configuration, clock: clock.read)
-            configuration.name = "survivor"
-            let survivorSink = CollectingSink("log")
-            let survivor = RollupEmitter(store: stores[1], sinks: [survivorSink], configuration: configuration, clock: clock.read)
-
-            let dying = Task { try await holder.runOnce() }
-            while holderSink.attempts < 2 { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(try await survivor.runOnce() == 0, "the holder's lease still runs")
-            try await Task.sleep(for: .milliseconds(2100))
-            #expect(try await survivor.runOnce() == 1)
-            dying.cancel()
-            _ = try? await dying.value
+            let (holderSink, survivorSink) = try await RollupTests.holderDiesAfterItsFirstPage(stores, now: minute + 63, pageSize: 16, lease: .seconds(2))
 
             let events = holderSink.events + survivorSink.events
             #expect(holderSink.events.count == 16)

@@ -175,27 +175,39 @@ extension RollupTests {
             let stores = (0..<2).map { _ in RedisHitStore(configuration: redis.configuration) }
             defer { stores.forEach { $0.shutdown() } }
             try await Self.hitPagedKeys(stores[0])
-            var configuration = RollupEmitter.Configuration(name: "holder")
-            configuration.pageSize = 3
-            configuration.lease = .seconds(3)
-            let clock = TestClock(Self.minute + 62)
-            let holderSink = CollectingSink("log", hangingAttempts: [2])
-            let holder = RollupEmitter(store: stores[0], sinks: [holderSink], configuration: configuration, clock: clock.read)
-            configuration.name = "survivor"
-            let survivorSink = CollectingSink("log")
-            let survivor = RollupEmitter(store: stores[1], sinks: [survivorSink], configuration: configuration, clock: clock.read)
-
-            let dying = Task { try await holder.runOnce() }
-            while holderSink.attempts < 2 { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(try await survivor.runOnce() == 0, "the holder's lease still runs")
-            try await Task.sleep(for: .milliseconds(3100))
-            #expect(try await survivor.runOnce() == 1)
-            dying.cancel()
-            _ = try? await dying.value
+            let (holderSink, survivorSink) = try await Self.holderDiesAfterItsFirstPage(stores, now: Self.minute + 62, pageSize: 3, lease: .seconds(3))
             #expect(holderSink.events.map(\.key) == Array(Self.pagedKeys.prefix(3)))
             #expect(survivorSink.events.map(\.key) == Array(Self.pagedKeys.dropFirst(3)))
             #expect(survivorSink.events.allSatisfy { $0.emittedBy == "survivor" })
         }
+    }
+}
+
+extension RollupTests {
+    /// The emitter on `stores[0]` (the holder) delivers its first page of `pageSize` and hangs on the
+    /// second; the one on `stores[1]` (the survivor) gets nothing while the holder's `lease` runs, then
+    /// takes the lock and delivers the rest of the minute. Answers what each sink was given.
+    static func holderDiesAfterItsFirstPage(
+        _ stores: [RedisHitStore], now: Int64, pageSize: Int, lease: Duration
+    ) async throws -> (holder: CollectingSink, survivor: CollectingSink) {
+        var configuration = RollupEmitter.Configuration(name: "holder")
+        configuration.pageSize = pageSize
+        configuration.lease = lease
+        let clock = TestClock(now)
+        let holderSink = CollectingSink("log", hangingAttempts: [2])
+        let holder = RollupEmitter(store: stores[0], sinks: [holderSink], configuration: configuration, clock: clock.read)
+        configuration.name = "survivor"
+        let survivorSink = CollectingSink("log")
+        let survivor = RollupEmitter(store: stores[1], sinks: [survivorSink], configuration: configuration, clock: clock.read)
+
+        let dying = Task { try await holder.runOnce() }
+        while holderSink.attempts < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try await survivor.runOnce() == 0, "the holder's lease still runs")
+        try await Task.sleep(for: lease + .milliseconds(100))
+        #expect(try await survivor.runOnce() == 1)
+        dying.cancel()
+        _ = try? await dying.value
+        return (holderSink, survivorSink)
     }
 }
 

@@ -68,9 +68,6 @@ final class ClusterClient: Sendable {
 
     // MARK: The map
 
-    /// The map as last read.
-    var topology: ClusterTopology? { self.state.withLockedValue { $0.topology } }
-
     /// The primaries' clients, one per primary of the last map, in the order of the slots they serve.
     var primaries: [RedisNode] {
         self.state.withLockedValue { state in
@@ -205,22 +202,6 @@ final class ClusterClient: Sendable {
         return member
     }
 
-
-    /// The primary of `slot`; when the map has none, after a refresh (a cluster down for that slot
-    /// fails with `CLUSTERDOWN`, a 503).
-    private func owner(of slot: Int, on eventLoop: any EventLoop) -> EventLoopFuture<(ClusterNode, Member)> {
-        let known = self.state.withLockedValue { state -> (ClusterNode, Member)? in
-            state.owners[slot].map { ($0, self.node($0, in: &state)) }
-        }
-        if let known { return eventLoop.makeSucceededFuture(known) }
-        return self.refresh(on: eventLoop).flatMapThrowing { _ in
-            guard let known = self.state.withLockedValue({ state in state.owners[slot].map { ($0, self.node($0, in: &state)) } }) else {
-                throw RedisError.replyError("CLUSTERDOWN no primary serves hash slot \(slot)")
-            }
-            return known
-        }
-    }
-
     private func patch(_ redirect: ClusterRedirect) {
         self.state.withLockedValue { $0.owners[redirect.slot] = redirect.node }
     }
@@ -323,7 +304,14 @@ final class ClusterClient: Sendable {
             return (address, self.node(address, in: &state))
         }
         guard let (address, member) = known else {
-            return self.owner(of: slot, on: eventLoop).flatMap { _ in self.routed(slot: slot, on: eventLoop, attempt: attempt, write) }
+            // No primary in the map for the slot: read it again; still none is a cluster down for the
+            // slot (`CLUSTERDOWN`, a 503).
+            return self.refresh(on: eventLoop).flatMap { _ in
+                guard self.state.withLockedValue({ $0.owners[slot] }) != nil else {
+                    return eventLoop.makeFailedFuture(RedisError.replyError("CLUSTERDOWN no primary serves hash slot \(slot)"))
+                }
+                return self.routed(slot: slot, on: eventLoop, attempt: attempt, write)
+            }
         }
         member.roundTrips.increment()
         let promise = eventLoop.makePromise(of: [RESPValue].self)

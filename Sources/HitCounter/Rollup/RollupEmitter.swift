@@ -157,10 +157,7 @@ public final class RollupEmitter: Sendable {
 
     /// The store's keys, spelled for a cluster when Redis is one.
     private func schema() async throws -> KeySchema {
-        try await self.client.routing(on: self.client.eventLoop).map { routing in
-            if case .cluster = routing { return self.keys.inCluster() }
-            return self.keys
-        }.get()
+        try await self.client.routing(on: self.client.eventLoop).map { $0.isCluster ? self.keys.inCluster() : self.keys }.get()
     }
 
     private func claim(_ keys: KeySchema) async throws -> (now: Int64, cursors: [RollupCursor])? {

@@ -16,6 +16,11 @@ public final class RedisClient: Sendable {
     enum Routing: Sendable {
         case standalone(RedisNode)
         case cluster(ClusterClient)
+
+        var isCluster: Bool {
+            if case .cluster = self { return true }
+            return false
+        }
     }
 
     private enum State {
@@ -53,12 +58,13 @@ public final class RedisClient: Sendable {
     var eventLoop: any EventLoop { self.seed.currentEventLoop }
 
     /// Whether the server is a cluster; nil until the first command found out.
-    public var isCluster: Bool? {
-        self.state.withLockedValue { state in
-            guard case .known(let routing) = state else { return nil }
-            if case .cluster = routing { return true }
-            return false
-        }
+    public var isCluster: Bool? { self.knownRouting?.isCluster }
+
+    /// Runs `body` with the routing: at once when it is known (every call but the first), else once
+    /// the first command found it out.
+    func withRouting<Value: Sendable>(on eventLoop: any EventLoop, _ body: @escaping @Sendable (Routing) -> EventLoopFuture<Value>) -> EventLoopFuture<Value> {
+        if let routing = self.knownRouting { return body(routing) }
+        return self.routing(on: eventLoop).flatMap(body)
     }
 
     /// How to reach Redis: known after the first command, asked of the server before it (`INFO
@@ -141,7 +147,7 @@ public final class RedisClient: Sendable {
         let spans = self.spans.start("EVALSHA", commands: 1, parents: parents, attributes: attributes)
         let replicas = replicated ? self.configuration.waitReplicas : 0
         let after = replicas > 0 ? [RedisCommand("WAIT", [RedisArgument(replicas), RedisArgument(self.waitMilliseconds)])] : []
-        let evaluate = { @Sendable (routing: Routing) -> EventLoopFuture<[RESPValue]> in
+        return self.withRouting(on: eventLoop) { routing -> EventLoopFuture<[RESPValue]> in
             switch routing {
             case .standalone(let node):
                 return node.evaluate(Call.script, keys: call.keys, arguments: call.arguments, after: after, on: eventLoop)
@@ -149,10 +155,7 @@ public final class RedisClient: Sendable {
                 let slot = call.keys.first.map(HashSlot.of) ?? 0
                 return cluster.evaluate(Call.script, keys: call.keys, arguments: call.arguments, slot: slot, after: after, on: eventLoop)
             }
-        }
-        // Once the routing is known (every call but the first), no future for it.
-        let replies = self.knownRouting.map(evaluate) ?? self.routing(on: eventLoop).flatMap(evaluate)
-        return replies.flatMapThrowing { replies in
+        }.flatMapThrowing { replies in
             if case .error(let message) = replies[0] { throw RedisError.replyError(message) }
             if replicas > 0 {
                 let reached = replies[1].int64 ?? 0
@@ -178,13 +181,7 @@ public final class RedisClient: Sendable {
     /// values. Traced as a child span of `parent`, named for the commands.
     func send(_ commands: [RedisCommand], routedBy key: [UInt8]?, on eventLoop: any EventLoop, tracing parent: TraceParent? = nil) -> EventLoopFuture<[RESPValue]> {
         let spans = parent.map { self.spans.start(RedisCommand.names(commands), commands: commands.count, parents: [$0]) } ?? []
-        // The hot read: no future for the routing once it is known.
-        switch self.knownRouting {
-        case .standalone(let node)?: return node.send(commands, on: eventLoop).ending(spans)
-        case .cluster(let cluster)?: return cluster.send(commands, slot: key.map(HashSlot.of) ?? 0, on: eventLoop).ending(spans)
-        case nil: break
-        }
-        return self.routing(on: eventLoop).flatMap { routing in
+        return self.withRouting(on: eventLoop) { routing in
             switch routing {
             case .standalone(let node): node.send(commands, on: eventLoop)
             case .cluster(let cluster): cluster.send(commands, slot: key.map(HashSlot.of) ?? 0, on: eventLoop)
@@ -211,7 +208,7 @@ public final class RedisClient: Sendable {
     /// write per primary. Replies in order; error replies are values.
     func send(_ commands: [RedisCommand], routedBy keys: [[UInt8]]) async throws -> [RESPValue] {
         let eventLoop = self.eventLoop
-        return try await self.routing(on: eventLoop).flatMap { routing in
+        return try await self.withRouting(on: eventLoop) { routing in
             switch routing {
             case .standalone(let node): node.send(commands, on: eventLoop)
             case .cluster(let cluster): cluster.send(zip(keys, commands).map { (HashSlot.of($0), $1) }, on: eventLoop)
@@ -242,12 +239,6 @@ public final class RedisClient: Sendable {
             }
             return cluster.primaries
         }
-    }
-
-    /// The cluster's map; nil for one Redis.
-    var topology: ClusterTopology? {
-        guard case .cluster(let cluster)? = self.knownRouting else { return nil }
-        return cluster.topology
     }
 
     /// Closes the connections; later commands fail with `shutdown`.

@@ -88,15 +88,6 @@ public final class RedisHitStore: HitStore {
         try await RedisKeyScan(client: self.client, keys: self.keys, maxRange: self.maxRange, clock: self.clock).page(prefix: prefix, cursor: cursor, limit: limit)
     }
 
-    /// Whether the hits of a flight on `eventLoop` go to a cluster: known after the first call.
-    private static func clustered(_ client: RedisClient, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        if let isCluster = client.isCluster { return eventLoop.makeSucceededFuture(isCluster) }
-        return client.routing(on: eventLoop).map { routing in
-            if case .cluster = routing { return true }
-            return false
-        }
-    }
-
     /// Top sets taken out of per call after the first, which also deletes the counter's keys.
     static let topSetsPerResetCall = 4000
 
@@ -121,7 +112,7 @@ public final class RedisHitStore: HitStore {
         }
         // Every minute's and hour's top set the max range reaches, newest first.
         var topSets: [[UInt8]] = []
-        if self.keepsTopKeys, self.client.isCluster == false {
+        if self.keepsTopKeys {
             for level in [BucketLevel.minutes, .hours] {
                 let newest: Int64 = level.unitStart(now) + level.unit
                 let oldest: Int64 = level.unitStart(now - Int64(self.maxRange)) - level.unit
@@ -159,8 +150,8 @@ public final class RedisHitStore: HitStore {
     public func top(range: Int, limit: Int, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
         let reader = RedisTopReader(client: self.client, keys: self.keys, clock: self.clock, trace: trace)
         // The first call may be the one that finds Redis is a cluster, which keeps no top sets.
-        let read = Self.clustered(self.client, on: eventLoop).flatMap { clustered -> EventLoopFuture<TopKeys> in
-            guard !clustered else { return eventLoop.makeFailedFuture(HitCounter.TopKeysOff()) }
+        let read = self.client.withRouting(on: eventLoop) { routing -> EventLoopFuture<TopKeys> in
+            guard !routing.isCluster else { return eventLoop.makeFailedFuture(HitCounter.TopKeysOff()) }
             return reader.top(range: range, limit: limit, now: second ?? self.clock.second(), driven: second != nil, on: eventLoop)
         }
         return self.health.observe(read).hop(to: eventLoop)
@@ -200,14 +191,13 @@ public final class RedisHitStore: HitStore {
         _ flight: [(HitBatcher.Target, HitBatcher.Batch)], on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
         maxRange: Int, dedupPeriod: Int, topKeys: Bool
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
-        let send = { @Sendable (clustered: Bool) in
-            Self.send(
+        client.withRouting(on: eventLoop) { routing in
+            let clustered = routing.isCluster
+            return Self.send(
                 flight, on: eventLoop, client: client, keys: clustered ? keys.inCluster() : keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
                 topKeys: topKeys && !clustered, clustered: clustered
             )
         }
-        // Known after the first call: no future for it then.
-        return client.isCluster.map(send) ?? Self.clustered(client, on: eventLoop).flatMap(send)
     }
 
     private struct Call: Hashable {

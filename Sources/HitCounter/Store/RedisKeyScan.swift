@@ -28,6 +28,7 @@ struct RedisKeyScan: Sendable {
         guard first < primaries.count else { return KeyPage(keys: [], next: nil) }
         var node = first
         var cursor = scanCursor
+        var finished = false
         var found: [(key: CounterKey, day: Int64, later: [[UInt8]])] = []
         var scans = 0
         repeat {
@@ -38,12 +39,13 @@ struct RedisKeyScan: Sendable {
                 guard let (key, day) = self.keys.hourBucket(name) else { continue }
                 found.append((key, day, self.laterDays(of: key, after: day)))
             }
-            if cursor == "0", node + 1 < primaries.count {
+            // A primary's SCAN is done at "0": the next primary starts from "0".
+            if cursor == "0" {
                 node += 1
-                cursor = "-"
+                finished = node == primaries.count
             }
             scans += 1
-        } while cursor != "0" && found.count < limit && scans < Self.maxScansPerPage
+        } while !finished && found.count < limit && scans < Self.maxScansPerPage
         // Listed from its newest day only.
         let later = found.flatMap(\.later)
         let checks = later.map { RedisCommand("EXISTS", [RedisArgument(bytes: $0)]) }
@@ -55,7 +57,7 @@ struct RedisKeyScan: Sendable {
             index += entry.later.count
             if !newer { listed.append(entry.key) }
         }
-        return KeyPage(keys: listed, next: cursor == "0" ? nil : Self.join(node, cursor == "-" ? "0" : cursor))
+        return KeyPage(keys: listed, next: finished ? nil : Self.join(node, cursor))
     }
 
     /// The primary's place and `SCAN`'s cursor in a page's cursor.
@@ -77,7 +79,7 @@ struct RedisKeyScan: Sendable {
     }
 
     private static func command(from cursor: String, matching pattern: [UInt8], type: String?) -> RedisCommand {
-        var arguments = [RedisArgument(cursor == "-" ? "0" : cursor), "MATCH", RedisArgument(bytes: pattern), "COUNT", RedisArgument(Self.scanCount)]
+        var arguments = [RedisArgument(cursor), "MATCH", RedisArgument(bytes: pattern), "COUNT", RedisArgument(Self.scanCount)]
         if let type { arguments += ["TYPE", RedisArgument(type)] }
         return RedisCommand("SCAN", arguments)
     }
