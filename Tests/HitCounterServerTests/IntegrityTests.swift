@@ -127,7 +127,9 @@ import Testing
 
         let kept = try RawConnection(port: server.port)
         try await kept.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        let first = try await kept.receive(timeout: .milliseconds(500))
+        // A kept connection stays open, so this reads for the whole time: long enough for an answer
+        // on a machine busy with the other suites (CI once saw none within 0.5 s).
+        let first = try await kept.receive(timeout: .seconds(3))
         #expect(!first.closed)
         #expect(parseResponses(first.text).first?.header("connection") == "keep-alive")
         try await kept.send("GET /healthz HTTP/1.0\r\n\r\n")
