@@ -191,6 +191,36 @@ import Testing
         }
     }
 
+    /// A primary that stops answering (`CLIENT PAUSE`, as a stalled or overloaded node does) holds back
+    /// its own counters' hits only: hits on the other primaries, sent on the same event loop just after
+    /// one that waits for it, are answered while it still waits; and that one counts once its primary
+    /// answers again.
+    @Test func aStalledPrimaryHoldsBackOnlyItsOwnCounters() async throws {
+        try await withRedisCluster { cluster in
+            let store = Self.store(cluster)
+            defer { store.shutdown() }
+            let eventLoop = store.client.eventLoop
+            let keys = (0..<60).map { CounterKey("stall-\($0)") }
+            // The first hits find the cluster and connect this loop to every primary.
+            for key in keys { _ = try await store.hit(key: key, count: 1, id: nil, callback: nil, at: nil, on: eventLoop).get() }
+            let stalled = try cluster.primaries()[0]
+            let stalledSlots = Set(try cluster.slots(of: stalled))
+            let held = try #require(keys.first { stalledSlots.contains(HashSlot.of(store.keys.counter($0).base)) })
+            let others = keys.filter { !stalledSlots.contains(HashSlot.of(store.keys.counter($0).base)) }
+            #expect(others.count > 20)
+
+            try stalled.stall(milliseconds: 3000)
+            let heldAnswered = AnsweredFlag()
+            let heldHit = store.hit(key: held, count: 1, id: nil, callback: nil, at: nil, on: eventLoop)
+            heldHit.whenComplete { _ in heldAnswered.set() }
+            for key in others { _ = try await store.hit(key: key, count: 1, id: nil, callback: nil, at: nil, on: eventLoop).get() }
+            #expect(!heldAnswered.isSet, "the other primaries' hits were answered while the stalled one's still waited")
+
+            _ = try await heldHit.get()
+            for key in others + [held] { #expect(try await store.hits(key: key, range: 60, at: nil) == 2, "\(key)") }
+        }
+    }
+
     /// `redis-cli --cluster reshard` moves a thousand slots holding live counters while two replicas
     /// send hits with unique ids: none fails, and afterwards each counter's count is what was
     /// acknowledged, none twice.
@@ -276,4 +306,11 @@ extension Sequence {
         for element in self { results.append(try await transform(element)) }
         return results
     }
+}
+
+/// Whether a future was answered, set from its callback.
+private final class AnsweredFlag: Sendable {
+    private let answered = Atomic(false)
+    var isSet: Bool { self.answered.load(ordering: .acquiring) }
+    func set() { self.answered.store(true, ordering: .releasing) }
 }

@@ -202,6 +202,11 @@ final class ClusterClient: Sendable {
         return member
     }
 
+    /// Equal for the slots that one primary serves, by the map as it stands.
+    func route(ofSlot slot: Int) -> Int {
+        self.state.withLockedValue { $0.owners[slot]?.hashValue ?? 0 }
+    }
+
     private func patch(_ redirect: ClusterRedirect) {
         self.state.withLockedValue { $0.owners[redirect.slot] = redirect.node }
     }

@@ -189,6 +189,14 @@ public final class RedisClient: Sendable {
         }.ending(spans)
     }
 
+    /// Equal for keys whose commands go to the same Redis: one value on one Redis (and before the first
+    /// command found out), in a cluster one per primary of the map as it stands. `key` is asked for
+    /// only in a cluster.
+    func route(ofKey key: () -> [UInt8]) -> Int {
+        guard case .cluster(let cluster) = self.knownRouting else { return 0 }
+        return cluster.route(ofSlot: HashSlot.of(key()))
+    }
+
     private var knownRouting: Routing? {
         self.state.withLockedValue { state in
             if case .known(let routing) = state { return routing }

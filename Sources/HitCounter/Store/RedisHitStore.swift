@@ -62,7 +62,7 @@ public final class RedisHitStore: HitStore {
         self.client = client
         self.keys = keys
         self.health = RedisHealth(logger: logger)
-        self.batcher = HitBatcher(eventLoops: client.eventLoops) { flight, eventLoop in
+        self.batcher = HitBatcher(eventLoops: client.eventLoops, route: { target in client.route(ofKey: { keys.counter(target.key).base }) }) { flight, eventLoop in
             Self.send(
                 flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: keepsTopKeys
             )

@@ -139,10 +139,11 @@ struct HitScript: RedisScriptCall {
         local units, spans = {1, 60, 3600}, {60, 3600, 86400}
         local slots, expiries = {}, {}
         for level = 1, 3 do
-          slots[level] = string.format('#%d', (now % spans[level] - now % units[level]) / units[level])
+          slots[level] = '#' .. (now % spans[level] - now % units[level]) / units[level]
           -- Alive while a window of maxRange can still reach the slice's last second. Relative to `now`,
-          -- so buckets of a driven second (tests) live as long as live ones.
-          expiries[level] = now - now % spans[level] + spans[level] + maxRange - now
+          -- so buckets of a driven second (tests) live as long as live ones. Numbers given to redis.call
+          -- are formatted each time (a printf), so those used per counter are made strings once.
+          expiries[level] = tostring(now - now % spans[level] + spans[level] + maxRange - now)
         end
         -- Kept for a day past the minute: a roll-up may run late, never later than that.
         local dayPastMinute = now - now % 60 + 60 + 86400 - now
@@ -153,15 +154,21 @@ struct HitScript: RedisScriptCall {
         -- Adds `amount` to the unit of each level of the buckets from KEYS[first]; true when the minute's
         -- unit was new.
         local function add(first, amount)
+          local amountText = tostring(amount)
           local newMinute = false
           for level = 1, 3 do
             local key = KEYS[first + level - 1]
-            -- The unit before and after: what was really added (less than amount if it saturated) is
-            -- what an undo takes away.
-            local unit = redis.call('BITFIELD', key, 'GET', types[level], slots[level], 'OVERFLOW', 'SAT', 'INCRBY', types[level], slots[level], amount)
+            -- The unit before and after: what was really added is what an undo takes away. An add that
+            -- would overflow writes nothing (FAIL) and is made again saturating, reading the unit first.
+            local after = redis.call('BITFIELD', key, 'OVERFLOW', 'FAIL', 'INCRBY', types[level], slots[level], amountText)[1]
+            local before = after and after - amount
+            if not after then
+              local unit = redis.call('BITFIELD', key, 'GET', types[level], slots[level], 'OVERFLOW', 'SAT', 'INCRBY', types[level], slots[level], amountText)
+              before, after = unit[1], unit[2]
+            end
             addedCount = addedCount + 1
-            added[addedCount] = unit[2] - unit[1]
-            if unit[1] == 0 then
+            added[addedCount] = after - before
+            if before == 0 then
               redis.call('EXPIRE', key, expiries[level])
               newMinute = newMinute or level == 2
             end
@@ -177,7 +184,7 @@ struct HitScript: RedisScriptCall {
             flags = {}
             local firstID = k + 6 + (callbacks > 0 and 1 or 0)
             for i = 0, ids - 1 do
-              if redis.call('SET', KEYS[firstID + i], '1', 'NX', 'EX', dedupPeriod) then
+              if redis.call('SET', KEYS[firstID + i], '1', 'NX', 'EX', ARGV[4]) then
                 setCount = setCount + 1
                 setIDs[setCount] = KEYS[firstID + i]
                 amount = amount + tonumber(ARGV[a + 4 + callbacks + i])
@@ -191,7 +198,7 @@ struct HitScript: RedisScriptCall {
           if amount == 0 then return flags end
           local newMinute = add(k, amount)
           if unique > 0 then add(k + 3, unique) end
-          if newMinute and redis.call('ZADD', KEYS[1], 'NX', 0, ARGV[a]) == 1 then
+          if newMinute and redis.call('ZADD', KEYS[1], 'NX', '0', ARGV[a]) == 1 then
             joinedIndex = true
             redis.call('EXPIRE', KEYS[1], dayPastMinute)
           end
@@ -204,10 +211,11 @@ struct HitScript: RedisScriptCall {
           -- The top sets last: a counter's score is its hits in the minute (hour), and each set lives as long
           -- as the buckets of its level.
           if top then
-            redis.call('ZINCRBY', KEYS[2], amount, ARGV[a])
+            local amountText = tostring(amount)
+            redis.call('ZINCRBY', KEYS[2], amountText, ARGV[a])
             toppedMinute = amount
             if newMinute then redis.call('EXPIRE', KEYS[2], expiries[1]) end
-            redis.call('ZINCRBY', KEYS[3], amount, ARGV[a])
+            redis.call('ZINCRBY', KEYS[3], amountText, ARGV[a])
             if newMinute then redis.call('EXPIRE', KEYS[3], expiries[2]) end
           end
           return flags

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""What the hit script costs Redis, in instructions: repeatable where CPU time on this machine is not.
+
+    bench/redis-instructions                 (the script as it is now)
+    bench/redis-instructions --before REV    (and as it was at commit REV, for a before/after)
+
+A redis-server runs under `valgrind --tool=callgrind`, and `redis-benchmark` sends the hit script
+(`HitScript.swift`'s Lua, run as the store runs it) with flights of 1 counter (each hit its own call,
+as in a Redis Cluster) and of 16 (one Redis under load), over 300 and 10,000 counters. Instructions
+are counted only while the measured calls run, after a first pass that made the keys. Prints
+instructions per counter, Redis's whole work included (reading the command, the script, replying).
+Runs on 127.0.0.1 only.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import ROOT, free_port, run, wait_for  # noqa: E402
+
+SCRIPT = "Sources/HitCounter/Store/Scripts/HitScript.swift"
+# (counters per call, distinct counters, calls)
+SHAPES = [(1, 300, 3000), (1, 10000, 3000), (16, 300, 500), (16, 10000, 500)]
+
+
+def lua(swift):
+    """The Lua source of HitScript.swift's `script`, as the store sends it."""
+    body = swift.split('source: """\n', 1)[1].split('"""', 1)[0]
+    indent = min(len(line) - len(line.lstrip()) for line in body.splitlines() if line.strip())
+    return "\n".join(line[indent:] for line in body.splitlines())
+
+
+def arguments(counters):
+    """KEYS and ARGV of one call on `counters` counters, in the script's order; the counters are random
+    among redis-benchmark's `-r` range (`__rand_int__`). The call names its second (as tests drive
+    time), so a run that spans a minute's end counts the same."""
+    minute = int(run(["redis-cli", "-p", str(PORT), "time"]).split()[0]) // 60 * 60
+    keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
+    argv = [str(minute + 30), str(minute), "86400", "86400", str(counters), "0"]
+    for index in range(counters):
+        counter = f"hc:{{page-__rand_int__-{index}}}"
+        keys += [f"{counter}:h:s:{minute}", f"{counter}:h:m:{minute - minute % 3600}", f"{counter}:h:h:{minute - minute % 86400}"]
+        argv += [f"page-{index}", "1", "0", "0"]
+    return [str(len(keys))] + keys + argv
+
+
+def measure(source, counters, distinct, calls, work):
+    """Instructions per counter of `calls` calls with `counters` counters each."""
+    global PORT
+    PORT = free_port()
+    out = os.path.join(work, "callgrind.out")
+    server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
+                               str(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: run(["redis-cli", "-p", str(PORT), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
+        sha = run(["redis-cli", "-p", str(PORT), "script", "load", source]).strip()
+        call = ["redis-benchmark", "-p", str(PORT), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(counters)
+        subprocess.run(call, check=True, stdout=subprocess.DEVNULL)  # makes the keys
+        subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(call, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        errors = run(["redis-cli", "-p", str(PORT), "info", "errorstats"])
+        assert "errorstat_" not in errors, f"the script failed: {errors}"
+    finally:
+        subprocess.run(["redis-cli", "-p", str(PORT), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server.wait()
+    total = 0
+    for name in os.listdir(work):
+        if name.startswith("callgrind.out"):
+            with open(os.path.join(work, name)) as f:
+                # Each dump holds what was counted since the one before; its summary and totals agree.
+                total += max([int(m.group(1)) for m in re.finditer(r"^(?:summary|totals): (\d+)", f.read(), re.M)] or [0])
+            os.remove(os.path.join(work, name))
+    return total / (calls * counters)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", metavar="REV", help="also measure the script as it was at this commit")
+    args = parser.parse_args()
+    scripts = {"now": lua(open(os.path.join(ROOT, SCRIPT)).read())}
+    if args.before:
+        scripts[args.before] = lua(run(["git", "-C", ROOT, "show", f"{args.before}:{SCRIPT}"]))
+    work = tempfile.mkdtemp(prefix="hitcounter-instructions-")
+    names = list(scripts)
+    print("| counters per call | distinct counters | " + " | ".join(names) + (" | now / before |" if args.before else ""))
+    print("| ---: | ---: |" + " ---: |" * (len(names) + (1 if args.before else 0)))
+    for counters, distinct, calls in SHAPES:
+        figures = {name: measure(scripts[name], counters, distinct, calls, work) for name in names}
+        cells = [f"{figures[name]:,.0f}" for name in names]
+        if args.before:
+            cells.append(f"{figures['now'] / figures[args.before]:.2f}")
+        print(f"| {counters} | {distinct:,} | " + " | ".join(cells) + " |", flush=True)
+    print(f"\n(instructions per counter in redis-server, {time.strftime('%Y-%m-%d')}, commit "
+          f"{run(['git', '-C', ROOT, 'describe', '--always', '--dirty']).strip()})")
+
+
+if __name__ == "__main__":
+    main()
