@@ -45,15 +45,24 @@ struct StreamRoute: Sendable {
         })
     }
 
-    /// An event a second until the service drains.
+    /// An event a second until the service drains, never two for the same second of Redis's clock.
     private func events(key: CounterKey, writer: inout any ResponseBodyWriter, logger: Logger) async throws {
         let clock = ContinuousClock()
         var next = clock.now
         var lastComment = clock.now
+        var lastSecond: Int64?
         while !self.drain.isDraining {
             let event: String
             do {
                 let counts = try await self.counter.counts(key: key, ranges: self.ranges)
+                if counts.now == lastSecond {
+                    // A tick that came late landed in the next second, so this one, on time, is in the same
+                    // second: read again once Redis is in the next, and tick from then on.
+                    try await Task.sleep(for: .milliseconds(50))
+                    next = clock.now
+                    continue
+                }
+                lastSecond = counts.now
                 let data = JSONField.object([
                     "key": .string(key.description), "now": .integer(counts.now), "second": .integer(counts.hits[0]),
                     "previous": .integer(counts.hits[1] - counts.hits[0]), "minute": .integer(counts.hits[2]), "hour": .integer(counts.hits[3]),
