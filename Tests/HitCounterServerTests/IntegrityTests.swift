@@ -176,7 +176,7 @@ import Testing
         let interim = try await connection.receive(timeout: .seconds(2))
         #expect(interim.text.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim.text)")
         try await connection.send(#"{"key":"exp"}"# + " ")
-        let final = try await connection.receive(timeout: .milliseconds(500))
+        let final = try await connection.receive(timeout: .seconds(5)) { $0.hasSuffix("}\n") }
         #expect(parseResponses(final.text).first?.body == #"{"key":"exp","count":1,"counted":true}"# + "\n")
 
         let refused = try await rawExchange(port: server.port, Self.request("POST", "/hit", extra: "Expect: something-else\r\n"))

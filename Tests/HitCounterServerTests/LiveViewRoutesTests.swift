@@ -99,14 +99,7 @@ import Testing
 
     /// What a stream sent until `enough` holds of it, or 10 s passed (a busy machine is slow, not wrong).
     static func receive(_ connection: RawConnection, until enough: (String) throws -> Bool) async throws -> String {
-        var received = ""
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try !enough(received), ContinuousClock.now < deadline {
-            let next = try await connection.receive(timeout: .milliseconds(250))
-            received += next.text
-            if next.closed { break }
-        }
-        return received
+        try await connection.receive(timeout: .seconds(10), until: enough).text
     }
 
     @Test func aStreamSendsTheWindowsOnceASecond() async throws {

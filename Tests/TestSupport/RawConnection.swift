@@ -26,12 +26,14 @@ public final class RawConnection: @unchecked Sendable {
         }
     }
 
-    /// What the server sends until it closes the connection (`closed`) or `timeout` passes.
-    public func receive(timeout: Duration) async throws -> (text: String, closed: Bool) {
+    /// What the server sends until it closes the connection (`closed`), `enough` holds of what came, or
+    /// `timeout` passes (so a test that waits for an answer waits as long as a busy machine needs, and
+    /// no longer when it is quick).
+    public func receive(timeout: Duration, until enough: (String) throws -> Bool = { _ in false }) async throws -> (text: String, closed: Bool) {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, try !enough(String(decoding: received, as: UTF8.self)) {
             let count = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
                 received += buffer[..<count]
