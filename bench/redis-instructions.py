@@ -34,11 +34,11 @@ def lua(swift):
     return "\n".join(line[indent:] for line in body.splitlines())
 
 
-def arguments(counters):
+def arguments(port, counters):
     """KEYS and ARGV of one call on `counters` counters, in the script's order; the counters are random
     among redis-benchmark's `-r` range (`__rand_int__`). The call names its second (as tests drive
     time), so a run that spans a minute's end counts the same."""
-    minute = int(run(["redis-cli", "-p", str(PORT), "time"]).split()[0]) // 60 * 60
+    minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
     keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
     argv = [str(minute + 30), str(minute), "86400", "86400", str(counters), "0"]
     for index in range(counters):
@@ -50,25 +50,24 @@ def arguments(counters):
 
 def measure(source, counters, distinct, calls, work):
     """Instructions per counter of `calls` calls with `counters` counters each."""
-    global PORT
-    PORT = free_port()
+    port = free_port()
     out = os.path.join(work, "callgrind.out")
     server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
-                               str(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
+                               str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: run(["redis-cli", "-p", str(PORT), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
-        sha = run(["redis-cli", "-p", str(PORT), "script", "load", source]).strip()
-        call = ["redis-benchmark", "-p", str(PORT), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(counters)
+        wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
+        sha = run(["redis-cli", "-p", str(port), "script", "load", source]).strip()
+        call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(port, counters)
         subprocess.run(call, check=True, stdout=subprocess.DEVNULL)  # makes the keys
         subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(call, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        errors = run(["redis-cli", "-p", str(PORT), "info", "errorstats"])
+        errors = run(["redis-cli", "-p", str(port), "info", "errorstats"])
         assert "errorstat_" not in errors, f"the script failed: {errors}"
     finally:
-        subprocess.run(["redis-cli", "-p", str(PORT), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server.wait()
     total = 0
     for name in os.listdir(work):

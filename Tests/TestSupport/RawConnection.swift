@@ -33,10 +33,13 @@ public final class RawConnection: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while ContinuousClock.now < deadline, try !enough(String(decoding: received, as: UTF8.self)) {
+        // Asked again only when something came, not at every poll.
+        var satisfied = try enough("")
+        while !satisfied, ContinuousClock.now < deadline {
             let count = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
                 received += buffer[..<count]
+                satisfied = try enough(String(decoding: received, as: UTF8.self))
             } else if count == 0 || errno == ECONNRESET {
                 return (String(decoding: received, as: UTF8.self), true)
             } else if errno == EAGAIN {
