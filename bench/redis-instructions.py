@@ -3,6 +3,7 @@
 
     bench/redis-instructions                 (the script as it is now)
     bench/redis-instructions --before REV    (and as it was at commit REV, for a before/after)
+    bench/redis-instructions --top-keys      (with the top sets written, as the service does by default)
 
 A redis-server runs under `valgrind --tool=callgrind`, and `redis-benchmark` sends the hit script
 (`HitScript.swift`'s Lua, run as the store runs it) with flights of 1 counter (each hit its own call,
@@ -34,21 +35,21 @@ def lua(swift):
     return "\n".join(line[indent:] for line in body.splitlines())
 
 
-def arguments(port, counters):
+def arguments(port, counters, top_keys):
     """KEYS and ARGV of one call on `counters` counters, in the script's order; the counters are random
     among redis-benchmark's `-r` range (`__rand_int__`). The call names its second (as tests drive
     time), so a run that spans a minute's end counts the same."""
     minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
     keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
-    argv = [str(minute + 30), str(minute), "86400", "86400", str(counters), "0"]
+    argv = [str(minute + 30), str(minute), "86400", "86400", str(counters), "1" if top_keys else "0"]
     for index in range(counters):
         counter = f"hc:{{page-__rand_int__-{index}}}"
         keys += [f"{counter}:h:s:{minute}", f"{counter}:h:m:{minute - minute % 3600}", f"{counter}:h:h:{minute - minute % 86400}"]
-        argv += [f"page-{index}", "1", "0", "0"]
+        argv += [f"page-__rand_int__-{index}", "1", "0", "0"]
     return [str(len(keys))] + keys + argv
 
 
-def measure(source, counters, distinct, calls, work):
+def measure(source, counters, distinct, calls, work, top_keys=False):
     """Instructions per counter of `calls` calls with `counters` counters each."""
     port = free_port()
     out = os.path.join(work, "callgrind.out")
@@ -58,7 +59,7 @@ def measure(source, counters, distinct, calls, work):
     try:
         wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
         sha = run(["redis-cli", "-p", str(port), "script", "load", source]).strip()
-        call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(port, counters)
+        call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(port, counters, top_keys)
         subprocess.run(call, check=True, stdout=subprocess.DEVNULL)  # makes the keys
         subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(call, check=True, stdout=subprocess.DEVNULL)
@@ -82,6 +83,7 @@ def measure(source, counters, distinct, calls, work):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", metavar="REV", help="also measure the script as it was at this commit")
+    parser.add_argument("--top-keys", action="store_true", help="write the top sets (--top-keys true); off by default, as in a cluster")
     args = parser.parse_args()
     scripts = {"now": lua(open(os.path.join(ROOT, SCRIPT)).read())}
     if args.before:
@@ -91,12 +93,12 @@ def main():
     print("| counters per call | distinct counters | " + " | ".join(names) + (" | now / before |" if args.before else ""))
     print("| ---: | ---: |" + " ---: |" * (len(names) + (1 if args.before else 0)))
     for counters, distinct, calls in SHAPES:
-        figures = {name: measure(scripts[name], counters, distinct, calls, work) for name in names}
+        figures = {name: measure(scripts[name], counters, distinct, calls, work, args.top_keys) for name in names}
         cells = [f"{figures[name]:,.0f}" for name in names]
         if args.before:
             cells.append(f"{figures['now'] / figures[args.before]:.2f}")
         print(f"| {counters} | {distinct:,} | " + " | ".join(cells) + " |", flush=True)
-    print(f"\n(instructions per counter in redis-server, {time.strftime('%Y-%m-%d')}, commit "
+    print(f"\n(instructions per counter in redis-server, top sets {'on' if args.top_keys else 'off'}, {time.strftime('%Y-%m-%d')}, commit "
           f"{run(['git', '-C', ROOT, 'describe', '--always', '--dirty']).strip()})")
 
 

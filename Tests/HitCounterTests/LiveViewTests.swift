@@ -267,4 +267,31 @@ import Testing
             #expect(try await HitCounter(store: store).top(range: 600, limit: 5, at: nextHour).entries == [TopKeys.Entry(key: "fine", hits: 3), TopKeys.Entry(key: "late", hits: 2)])
         }
     }
+
+    /// The counters of one call add to the top sets only what they counted: a counter adds to the score
+    /// it already had, a failed counter and one whose only id was seen before add nothing, and the
+    /// others of the call still count.
+    @Test func aCallsCountersAddToTheTopSetsOnlyWhatTheyCounted() async throws {
+        try await withRedisServer { redis in
+            let client = RedisClient(configuration: redis.configuration)
+            defer { client.shutdown() }
+            let minute = BucketLevel.minutes.unitStart(Self.now), hour = BucketLevel.hours.unitStart(Self.now)
+            func call(_ counters: [HitScript.Counter]) async throws -> [Result<[Bool], RedisError>] {
+                let reply = try await client.run(HitScript(
+                    keys: KeySchema(), counters: counters, minute: minute, second: Self.now, maxRange: 600, dedupPeriod: 600
+                ))
+                return try #require(reply.counted)
+            }
+            _ = try await call([.init(key: "old", count: 4, ids: [], callbacks: []), .init(key: "seen", count: 0, ids: [("x", 1)], callbacks: [])])
+            try redis.cli(["RPUSH", "hc:{broken}:s:\(minute)", "planted"])
+            let outcomes = try await call([
+                .init(key: "old", count: 2, ids: [], callbacks: []), .init(key: "broken", count: 5, ids: [], callbacks: []),
+                .init(key: "seen", count: 0, ids: [("x", 1)], callbacks: []), .init(key: "new", count: 1, ids: [("y", 2)], callbacks: []),
+            ])
+            #expect(outcomes.map { (try? $0.get()).map { "\($0)" } ?? "failed" } == ["[]", "failed", "[false]", "[true]"])
+            for set in ["hc:top:m:\(minute)", "hc:top:h:\(hour)"] {
+                #expect(try redis.cli(["ZRANGE", set, "0", "-1", "WITHSCORES"]) == "seen\n1\nnew\n3\nold\n6", "\(set)")
+            }
+        }
+    }
 }
