@@ -77,21 +77,22 @@ func buildRouter(
     router.add(middleware: CORSMiddleware(web: settings.web))
     if counter.tracer != nil {
         // A span per request, the caller's `traceparent` its parent; inside it, the access log line
-        // carries its ids. Counter keys and ids are the users' data: not recorded.
-        router.add(middleware: TracingMiddleware(redactingQueryParameters: ["key", "id", "callback", "prefix"]))
-        router.add(middleware: TracedPathRedaction())
+        // carries its ids. The path and query as sent are replaced by what is known harmless.
+        router.add(middleware: TracingMiddleware())
+        router.add(middleware: TracedRequestRedaction())
     }
     router.add(middleware: AccessLogMiddleware())
     // Without an admin token, the admin routes do not exist (404, not 401).
     let routes = Route.allCases.filter { ($0 != .metrics || metrics != nil) && ($0.access != .admin || settings.tokens.admin != nil) }
     router.add(middleware: ErrorMiddleware(routes: routes))
+    let quota = PublicCounterQuota(perMinute: settings.web.publicCountersPerMinute)
     let hitRoutes = HitRoutes(
         counter: counter, bodyTimeout: settings.limits.requestTimeout, callbackURLs: Set(settings.rollups.callbackURLs), tokens: settings.tokens,
-        web: settings.web
+        web: settings.web, quota: quota
     )
     let healthRoutes = HealthRoutes(counter: counter, drain: drain)
     let liveViewRoutes = LiveViewRoutes(counter: counter, tokens: settings.tokens)
-    let webRoutes = WebRoutes(counter: counter, tokens: settings.tokens, web: settings.web)
+    let webRoutes = WebRoutes(counter: counter, tokens: settings.tokens, web: settings.web, quota: quota)
     let adminRoutes = AdminRoutes(counter: counter)
     let streamRoute = StreamRoute(counter: counter, drain: drain, streams: OpenStreams(limit: settings.limits.maxStreams))
     for route in routes {

@@ -31,7 +31,10 @@ enum HitCounterServer {
         // Run Swift concurrency on NIO's event loops: a request then no longer hops between Dispatch's
         // threads and NIO's on its way to Redis and back (measured: see docs/performance.md).
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        let tracing = OTelTracing.isRequested(by: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        let tracing = OTelTracing.isRequested(by: environment)
+        // Whoever writes a line (this service, Hummingbird, swift-otel), no configured secret is in it.
+        let secrets = LogSecrets(settings: settings, environment: environment)
         LoggingSystem.bootstrap({ label, metadataProvider in
             var handler: any LogHandler =
                 switch settings.logFormat {
@@ -39,7 +42,7 @@ enum HitCounterServer {
                 case .text: StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
                 }
             handler.logLevel = settings.logLevel
-            return handler
+            return RedactingLogHandler(handler, secrets: secrets)
         }, metadataProvider: tracing ? OTelTracing.logMetadata : nil)
         let logger = Logger(label: "hitcounter")
         var metadata: Logger.Metadata = ["store": "\(settings.store.rawValue)", "max_range": "\(settings.maxRange)"]

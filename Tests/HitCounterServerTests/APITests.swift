@@ -47,6 +47,18 @@ import Testing
         }
     }
 
+    /// `1`, `1.0`, `1e0` and `"1"` (in a body) and `1` (in a query) are one id: the first counts, the rest do not.
+    @Test func anIdIsItsDigitsWhateverItsJSONSpelling() async throws {
+        try await testApplication().test(.router) { client in
+            var counted: [Bool] = []
+            for body in [#"{"key":"i","id":1}"#, #"{"key":"i","id":1.0}"#, #"{"key":"i","id":1e0}"#, #"{"key":"i","id":"1"}"#] {
+                try await client.execute(uri: "/hit", method: .post, body: ByteBuffer(string: body)) { counted.append($0.text.contains(#""counted":true"#)) }
+            }
+            try await client.execute(uri: "/hit?key=i&id=1", method: .post) { counted.append($0.text.contains(#""counted":true"#)) }
+            #expect(counted == [true, false, false, false, false])
+        }
+    }
+
     @Test func healthAndReadiness() async throws {
         try await testApplication().test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.text == #"{"status":"ok"}"# + "\n") }
@@ -135,7 +147,8 @@ import Testing
         BadRequest(.get, "/nothing/here", 404, "no route for GET /nothing/here"),
         BadRequest(.post, "/hit?id=", 400, "id must be 1 to 200 bytes of UTF-8"),
         BadRequest(.post, "/hit?id=" + String(repeating: "i", count: 201), 400, "id must be 1 to 200 bytes of UTF-8"),
-        BadRequest(.post, "/hit", body: #"{"id":1.5}"#, 400, "id must be a string or an integer"),
+        BadRequest(.post, "/hit", body: #"{"id":1.5}"#, 400, "id must be a string or an integer from -9223372036854775808 to 9223372036854775807 (send a larger one as a string)"),
+        BadRequest(.post, "/hit", body: #"{"id":18446744073709551616}"#, 400, "id must be a string or an integer from -9223372036854775808 to 9223372036854775807 (send a larger one as a string)"),
         BadRequest(.post, "/hit", body: #"{"id":"a\u0007"}"#, 400, "id must not contain control characters"),
         BadRequest(.post, "/hit?callback=http://169.254.169.254/", 400, "callback is not accepted: this service has no callbacks configured"),
         BadRequest(.get, "/hits?unique=yes", 400, "unique must be true or false"),

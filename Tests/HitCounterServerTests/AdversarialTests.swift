@@ -51,6 +51,8 @@ import Testing
             ("CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n\(get("/healthz"))", Expected(statuses: [400], closes: true, hasBody: false)),
             ("no Host", "GET /healthz HTTP/1.1\r\n\r\n", Self.refusedAndClosed),
             ("two Hosts", "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Self.refusedAndClosed),
+            ("a Host that is not a host", "GET /healthz HTTP/1.1\r\nHost: a/b?c\r\n\r\n", Self.refusedAndClosed),
+            ("a Host with a user", "GET /healthz HTTP/1.1\r\nHost: user@a\r\n\r\n", Self.refusedAndClosed),
             ("an unknown expectation", "POST /hit HTTP/1.1\r\n\(host)Expect: 200-ok\r\nContent-Length: 0\r\n\r\n", Expected(statuses: [417], closes: true)),
             ("a request line over the header limit", get("/" + String(repeating: "a", count: 20_000)), Expected(statuses: [431], closes: true)),
             // Paths: only the routes answer, each as its table says.
@@ -118,13 +120,109 @@ import Testing
         }
     }
 
-    /// HTTP/0.9 (`GET /` and nothing more) is never answered; the connection is closed at the idle
-    /// timeout like any other that sends no request.
-    @Test func http09IsClosedAtTheIdleTimeout() async throws {
-        let server = try await ServerProcess(["--store", "memory", "--idle-timeout", "0.5"])
-        let answer = try await rawExchange(port: server.port, "GET /\r\n", timeout: .seconds(5))
-        #expect(answer.responses.isEmpty)
-        #expect(answer.closed)
+    /// However a stream's connection or request ends (reset before the head goes out, reset between
+    /// events, a half-close, a plain close, a stream kept past the idle timeout), its place comes back:
+    /// afterwards the open-streams gauge is 0 and as many new streams as the cap allows get 200. A reset
+    /// before the head leaked the place until a restart (the answer's body, which gave it back, never ran).
+    @Test func aStreamsPlaceComesBackHoweverItsConnectionEnds() async throws {
+        try await withRedisServer { redis in
+            let server = try await ServerProcess(["--redis-url", redis.url, "--max-streams", "2", "--idle-timeout", "1"])
+            let request = "GET /stream?key=s HTTP/1.1\r\nHost: x\r\n\r\n"
+            func streamsOpen() async throws -> Int? {
+                // A new connection each time: with a 1 s idle timeout, a pooled one may be closing.
+                let answer = try await rawExchange(port: server.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                let metrics = answer.responses.first?.body ?? ""
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("hitcounter_streams_open ") }
+                return line.flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) }
+            }
+            /// Waits (up to 10 s: a stream notices a gone client at its next write, once a second) for
+            /// every place to be free, then fills the cap with new streams.
+            func everyPlaceComesBack(after way: String) async throws {
+                var open = try await streamsOpen()
+                for _ in 0..<100 where open != 0 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    open = try await streamsOpen()
+                }
+                #expect(open == 0, "after \(way): hitcounter_streams_open is \(open.map(String.init) ?? "missing")")
+                let streams = try (0..<2).map { _ in try RawConnection(port: server.port) }
+                for stream in streams {
+                    try await stream.send(request)
+                    let head = try await stream.receive(timeout: .seconds(10)) { $0.contains("\r\n\r\n") }.text
+                    #expect(head.hasPrefix("HTTP/1.1 200 OK"), "after \(way): \(head)")
+                }
+                streams.forEach { $0.close() }
+                for _ in 0..<100 where try await streamsOpen() != 0 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+
+            // Reset as soon as the request is out: most of these land before the head is written.
+            for _ in 0..<20 {
+                let stream = try RawConnection(port: server.port)
+                try await stream.send(request)
+                stream.reset()
+            }
+            try await everyPlaceComesBack(after: "resets before the head")
+
+            for _ in 0..<2 {
+                let stream = try RawConnection(port: server.port)
+                try await stream.send(request)
+                _ = try await stream.receive(timeout: .seconds(10)) { $0.contains("event: hits") }
+                stream.reset()
+            }
+            try await everyPlaceComesBack(after: "resets between events")
+
+            for _ in 0..<2 {
+                let stream = try RawConnection(port: server.port)
+                try await stream.send(request)
+                stream.shutdownWrite()
+                _ = try await stream.receive(timeout: .seconds(10)) { $0.contains("\r\n\r\n") }
+                stream.close()
+            }
+            try await everyPlaceComesBack(after: "half-closes")
+
+            // Past the idle timeout (1 s), a stream goes on: the timeout is for idle connections.
+            let long = try RawConnection(port: server.port)
+            try await long.send(request)
+            let received = try await long.receive(timeout: .seconds(10)) { try LiveViewRoutesTests.events($0).count >= 3 }
+            #expect(try LiveViewRoutesTests.events(received.text).count >= 3, "\(received)")
+            #expect(!received.closed)
+            long.close()
+            try await everyPlaceComesBack(after: "a stream kept past the idle timeout")
+
+            let errors = try server.jsonLog().filter { $0["level"] as? String == "error" }
+            #expect(errors.isEmpty, "\(errors)")
+        }
+    }
+
+    /// What `Host` may hold (RFC 9112 3.2 with RFC 3986's grammar), and what it may not.
+    @Test func hostValuesAreHostsAndMaybePorts() {
+        for valid in ["", "x", "a.example:8080", "[::1]:80", "[2001:db8::1]", "127.0.0.1", "xn--bcher-kva.example", "a%41b", "a-b_c~d", "a:"] {
+            #expect(HTTP1ConformanceHandler.isValidHost(valid), "\(valid)")
+        }
+        for invalid in ["a/b?c", "a b", "a:port", "[::1", "[]", "user@a", "a:123456", "a#b", "bücher.example", "a:80:80", "a%4"] {
+            #expect(!HTTP1ConformanceHandler.isValidHost(invalid), "\(invalid)")
+        }
+    }
+
+    /// HTTP/0.9 (`GET /` and nothing more, which NIO's parser would hold waiting for headers until the
+    /// idle timeout) is answered 400 with a JSON error at once, and the connection closes; so is one
+    /// that comes a byte at a time. A request line with a version still goes on.
+    @Test func http09IsRefusedAtOnce() async throws {
+        let server = try await ServerProcess(["--store", "memory", "--idle-timeout", "60"])
+        for line in ["GET /\r\n", "GET /hits?key=a\n", "POST /hit\r\n"] {
+            let started = ContinuousClock.now
+            let answer = try await rawExchange(port: server.port, line, timeout: .seconds(10))
+            #expect(answer.responses.map(\.status) == [400], "\(line.debugDescription)")
+            #expect(answer.responses.first?.body.hasPrefix(#"{"error":{"message":"the request line has no HTTP version"#) == true)
+            #expect(answer.closed)
+            #expect(ContinuousClock.now - started < .seconds(10), "not at the idle timeout")
+        }
+        let slow = try RawConnection(port: server.port)
+        for byte in "GET /healthz".utf8 { try await slow.send(String(UnicodeScalar(byte))) }
+        try await slow.send("\r\n")
+        let answer = try await slow.receive(timeout: .seconds(10)) { $0.contains("\r\n\r\n") }
+        #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text)")
+        let good = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(good.responses.map(\.status) == [200])
     }
 
     /// A hundred requests in one write are answered in order, each exactly once.

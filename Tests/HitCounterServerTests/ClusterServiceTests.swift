@@ -8,7 +8,7 @@ import Testing
 ///
 /// Run on their own, as `scripts/test` does: each starts six nodes and loads both cores.
 /// `HITCOUNTER_CLUSTER_TESTS=1 swift test --skip-build --filter Cluster`.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["HITCOUNTER_CLUSTER_TESTS"] == "1")) struct ClusterServiceTests {
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["HITCOUNTER_CLUSTER_TESTS"] == "1")) struct ClusterServiceTests {
     static func get(_ server: ServerProcess, _ target: String, method: String = "GET") async throws -> RawResponse {
         let answer = try await rawExchange(port: server.port, "\(method) \(target) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: .seconds(10))
         return try #require(answer.responses.first, "\(method) \(target): no answer")
@@ -44,8 +44,21 @@ import Testing
                 }
                 let log = try replica.jsonLog()
                 #expect(log.contains { $0["message"] as? String == "Redis is a cluster" })
+                #expect(!log.contains { ($0["message"] as? String)?.contains("requires full coverage") == true }, "this cluster does not")
                 #expect(!log.contains { $0["level"] as? String == "error" }, "\(log.filter { $0["level"] as? String == "error" })")
             }
+        }
+    }
+
+    /// A cluster left at Redis's default, `cluster-require-full-coverage yes`, refuses every slot while
+    /// one has no primary: the service says so once at start-up, as a warning that names the setting.
+    @Test func aClusterThatRequiresFullCoverageIsWarnedOf() async throws {
+        try await withRedisCluster(requiresFullCoverage: true) { cluster in
+            let server = try await ServerProcess(["--redis-url", "redis://127.0.0.1:\(cluster.nodes[0].port)"])
+            #expect(try await Self.get(server, "/hit?key=k", method: "POST").status == 200)
+            let warnings = try server.jsonLog().filter { ($0["message"] as? String)?.contains("requires full coverage") == true }
+            #expect(warnings.count == 1 && warnings.first?["level"] as? String == "warning", "\(warnings)")
+            #expect(warnings.first?["message"] as? String == "the Redis Cluster requires full coverage: while any slot has no primary, every shard refuses commands; set cluster-require-full-coverage no so the other shards keep serving")
         }
     }
 }

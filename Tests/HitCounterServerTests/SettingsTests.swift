@@ -104,6 +104,18 @@ import Testing
         #expect(single.redis.database == 2 && single.redis.mode == .auto && single.redis.waitReplicas == 0)
     }
 
+    /// Origins are kept as browsers send them, so each one the operator writes can match.
+    @Test func corsOriginsAreWrittenAsBrowsersSendThem() throws {
+        let settings = try self.settings(flags: [
+            "--cors-origins": "HTTPS://Blog.Example:443, http://Shop.example:80,https://a.example:8443",
+            "--cors-read-origins": "http://[::1]:8080,https://c.example/",
+        ])
+        #expect(settings.web.countOrigins == .exactly(["https://blog.example", "http://shop.example", "https://a.example:8443"]))
+        #expect(settings.web.readOrigins == .exactly(["http://[::1]:8080", "https://c.example"]))
+        #expect(try self.settings(flags: ["--public-counters-per-minute": "42"]).web.publicCountersPerMinute == 42)
+        #expect(try self.settings().web.publicCountersPerMinute == 300)
+    }
+
     @Test(arguments: [
         (["--port": "http"], [:], "--port / HITCOUNTER_PORT must be a port number from 0 to 65535"),
         ([:], ["HITCOUNTER_PORT": "70000"], "--port / HITCOUNTER_PORT must be a port number from 0 to 65535"),
@@ -127,6 +139,11 @@ import Testing
         (["--redis-mode": "sentinel"], [:], "--redis-mode / HITCOUNTER_REDIS_MODE must be auto, standalone or cluster"),
         (["--redis-wait-replicas": "-1"], [:], "--redis-wait-replicas / HITCOUNTER_REDIS_WAIT_REPLICAS must be a number of replicas from 0 to 16"),
         (["--redis-url": "redis://:hunter2@a:7000,b:port"], [:], "--redis-url / HITCOUNTER_REDIS_URL is not usable: the Redis URL has a port that is not a number from 1 to 65535"),
+        (["--cors-origins": "https://a.example,*"], [:], "--cors-origins / HITCOUNTER_CORS_ORIGINS must be * alone or origins such as https://example.com (a scheme, a host and maybe a port; no path, no wildcard), comma separated: * is not one"),
+        (["--cors-origins": "https://*.example.com"], [:], "--cors-origins / HITCOUNTER_CORS_ORIGINS must be * alone or origins such as https://example.com (a scheme, a host and maybe a port; no path, no wildcard), comma separated: https://*.example.com is not one"),
+        (["--cors-read-origins": "https://blog.example/x"], [:], "--cors-read-origins / HITCOUNTER_CORS_READ_ORIGINS must be * alone or origins such as https://example.com (a scheme, a host and maybe a port; no path, no wildcard), comma separated: https://blog.example/x is not one"),
+        (["--cors-origins": "https://bücher.example"], [:], "--cors-origins / HITCOUNTER_CORS_ORIGINS must be * alone or origins such as https://example.com (a scheme, a host and maybe a port; no path, no wildcard), comma separated: https://bücher.example is not one"),
+        (["--public-counters-per-minute": "0"], [:], "--public-counters-per-minute / HITCOUNTER_PUBLIC_COUNTERS_PER_MINUTE must be an integer from 1 to 1000000"),
         (["--redis-url": "unix:///run/redis.sock,b:7000"], [:], "--redis-url / HITCOUNTER_REDIS_URL is not usable: the Redis URL lists several nodes, which a unix socket cannot be"),
     ] as [([String: String], [String: String], String)])
     func refusesBadValuesInOneLine(flags: [String: String], environment: [String: String], message: String) throws {

@@ -111,6 +111,43 @@ import FoundationXML
         }
     }
 
+    /// What a client without a token can make the service keep is bounded: no ids (an id is a key kept
+    /// for a day), and at most the quota of distinct new counters per public prefix per minute (a 429
+    /// with `Retry-After` beyond it), through `POST /hit` and the pixel alike. A counter admitted this
+    /// minute counts again, and a token is never held to the quota.
+    @Test func anonymousCountingIsBounded() async throws {
+        // The quota's minute is the wall clock's: start early in one, so the test does not straddle two.
+        while Int(Date().timeIntervalSince1970) % 60 > 50 { try await Task.sleep(for: .seconds(1)) }
+        try await Self.app { $0.web.publicCountersPerMinute = 3 }.test(.router) { client in
+            for path in ["/hit?key=page:a&id=1", "/count.gif?key=page:a&id=1"] {
+                try await client.execute(uri: path, method: path.hasPrefix("/hit") ? .post : .get) { response in
+                    #expect(response.status == .unauthorized, "\(path)")
+                    #expect(response.text.contains("no id"), "\(path): \(response.text)")
+                }
+            }
+            for key in ["page:a", "page:b", "page:c", "page:a"] {
+                try await client.execute(uri: "/hit?key=\(key)", method: .post) { #expect($0.status == .ok, "\(key)") }
+            }
+            for (path, method) in [("/hit?key=page:d", HTTPRequest.Method.post), ("/count.gif?key=page:e", .get)] {
+                try await client.execute(uri: path, method: method) { response in
+                    #expect(response.status == .tooManyRequests, "\(path)")
+                    #expect(response.text.hasPrefix(#"{"error":{"message":"too many distinct public counters under \"page:\" this minute"#), "\(response.text)")
+                    #expect(Int(response.headers[.retryAfter] ?? "").map { (1...60).contains($0) } == true)
+                }
+            }
+            // Counted this minute already: counts again.
+            try await client.execute(uri: "/count.gif?key=page:b", method: .get) { #expect($0.status == .ok) }
+            // With the token: any counter, ids included.
+            try await client.execute(uri: "/hit?key=page:f&id=1", method: .post, headers: [.authorization: "Bearer \(Self.write)"]) {
+                #expect($0.status == .ok)
+            }
+            #expect(try await Self.hits(client, "page:a") == 2)
+            #expect(try await Self.hits(client, "page:d") == 0)
+            #expect(try await Self.hits(client, "page:e") == 0)
+            #expect(try await Self.hits(client, "page:f") == 1)
+        }
+    }
+
     @Test func withoutCORSSettingsNoOtherOriginCountsAndTheServicesOwnPageStillMay() async throws {
         try await testApplication().test(.live) { client in
             try await client.execute(uri: "/hit?key=a", method: .post, headers: [.origin: "https://elsewhere.example"]) { response in
@@ -132,6 +169,11 @@ import FoundationXML
                 #expect(response.headers[.accessControlAllowOrigin] == "*")
                 #expect(response.headers[.vary] == nil)
             }
+            // The same on every answer of the route, with or without an Origin: nothing to vary.
+            try await client.execute(uri: "/hit?key=a", method: .post) { response in
+                #expect(response.headers[fields: .accessControlAllowOrigin].map(\.value) == ["*"])
+                #expect(response.headers[.vary] == nil)
+            }
         }
     }
 
@@ -147,6 +189,34 @@ import FoundationXML
         #expect(try await post(origin: "https://other.example") == 403)
     }
 
+    /// On a route pages may call, every answer says `Vary: Origin` (allowed origin or not, with an
+    /// `Origin` or without, a success or a refusal), on the hot path too, so a shared cache never hands
+    /// one origin's answer to another; routes no page may call do not.
+    @Test func everyAnswerOfARoutePagesMayCallVariesByOrigin() async throws {
+        let server = try await ServerProcess(["--store", "memory", "--cors-read-origins", Self.reader, "--cors-origins", Self.page])
+        func vary(_ request: String) async throws -> (status: Int?, vary: String?, allow: String?) {
+            let response = try await rawExchange(port: server.port, request + "Host: x\r\nConnection: close\r\n\r\n").responses.first
+            return (response?.status, response?.header("vary"), response?.header("access-control-allow-origin"))
+        }
+        let cases: [(String, Int, String?)] = [
+            ("GET /hits?key=a HTTP/1.1\r\n", 200, nil),  // the hot path
+            ("POST /hit?key=a HTTP/1.1\r\n", 200, nil),  // the hot path
+            ("GET /hits?key=a HTTP/1.1\r\nOrigin: \(Self.reader)\r\n", 200, Self.reader),
+            ("GET /hits?key=a HTTP/1.1\r\nOrigin: https://other.example\r\n", 200, nil),
+            ("GET /hits?range=0 HTTP/1.1\r\n", 400, nil),
+            ("GET /series?key=a HTTP/1.1\r\nOrigin: https://other.example\r\n", 200, nil),
+            ("POST /hit?key=a HTTP/1.1\r\nOrigin: https://other.example\r\n", 403, nil),
+        ]
+        for (request, status, allowed) in cases {
+            let answer = try await vary(request)
+            #expect(answer.status == status && answer.vary == "Origin" && answer.allow == allowed, "\(request): \(answer)")
+        }
+        #expect(try await vary("GET /healthz HTTP/1.1\r\n").vary == nil)
+        let plain = try await ServerProcess(["--store", "memory"])
+        let answer = try await rawExchange(port: plain.port, "GET /hits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").responses.first
+        #expect(answer?.header("vary") == nil, "without CORS settings nothing varies")
+    }
+
     @Test func doNotTrackSkipsAnonymousHitsWhenTheOperatorSaysSo() async throws {
         try await Self.app { $0.web.respectsDoNotTrack = true }.test(.router) { client in
             for header: HTTPField.Name in [.dnt, .secGPC] {
@@ -159,6 +229,13 @@ import FoundationXML
             // A client with the token is not a tracked browser: it counts.
             try await client.execute(uri: "/hit?key=page:/x", method: .post, headers: [.dnt: "1", .authorization: "Bearer \(Self.write)"]) {
                 #expect($0.text.contains(#""counted":true"#))
+            }
+            #expect(try await Self.hits(client, "page:/x") == 1)
+            // Any other Authorization (a wrong bearer, the read token, another scheme) is no reason to count.
+            for authorization in ["Bearer wrong-token-0123456789", "Bearer read-token-0123456789", "Basic dXNlcjpwYXNz", "Bearer"] {
+                try await client.execute(uri: "/hit?key=page:/x", method: .post, headers: [.dnt: "1", .authorization: authorization]) {
+                    #expect($0.text.contains(#""counted":false"#), "\(authorization)")
+                }
             }
             #expect(try await Self.hits(client, "page:/x") == 1)
             try await client.execute(uri: "/count.js", method: .get) { #expect($0.text.contains("if (true && (navigator.doNotTrack")) }
@@ -182,8 +259,11 @@ import FoundationXML
                 }
             }
             #expect(try await Self.hits(client, "page:/pixel") == 3)
-            try await client.execute(uri: "/count.gif?key=page:/pixel&id=view-1", method: .get) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/count.gif?key=page:/pixel&id=view-1", method: .get) { #expect($0.status == .ok) }
+            // An id is kept for a day: it takes the token (or a service with no write token).
+            try await client.execute(uri: "/count.gif?key=page:/pixel&id=view-1", method: .get) { #expect($0.status == .unauthorized) }
+            let token: HTTPFields = [.authorization: "Bearer \(Self.write)"]
+            try await client.execute(uri: "/count.gif?key=page:/pixel&id=view-1", method: .get, headers: token) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/count.gif?key=page:/pixel&id=view-1", method: .get, headers: token) { #expect($0.status == .ok) }
             #expect(try await Self.hits(client, "page:/pixel") == 4, "an id counts once")
             try await client.execute(uri: "/count.gif?key=page:/pixel", method: .head) { #expect($0.status == .ok) }
             #expect(try await Self.hits(client, "page:/pixel") == 4, "HEAD asks about the image and counts nothing")
@@ -231,9 +311,25 @@ import FoundationXML
                 #expect(check.texts.joined().contains(label + "1,234"), "the label and the count read back as sent: \(check.texts)")
                 return try #require(response.headers[.eTag])
             }
-            try await client.execute(uri: "/badge.svg?key=page:/readme&label=\(encoded)&range=3600", method: .get, headers: [.ifNoneMatch: tag]) {
-                #expect($0.status == .notModified)
-                #expect($0.body.readableBytes == 0)
+            // Compared weakly (a proxy that compressed it sends W/ back), in a list, or `*`.
+            for ifNoneMatch in [tag, "W/\(tag)", "\"other\", W/\(tag)", "*"] {
+                try await client.execute(uri: "/badge.svg?key=page:/readme&label=\(encoded)&range=3600", method: .get, headers: [.ifNoneMatch: ifNoneMatch]) {
+                    #expect($0.status == .notModified, "\(ifNoneMatch)")
+                    #expect($0.body.readableBytes == 0)
+                }
+            }
+            try await client.execute(uri: "/badge.svg?key=page:/readme&label=\(encoded)&range=3600", method: .get, headers: [.ifNoneMatch: "W/\"other\""]) {
+                #expect($0.status == .ok)
+            }
+            // A label is at most 64 scalars, so combining marks do not stack without end; bidi controls go.
+            let stacked = "a" + String(repeating: "\u{0301}", count: 64)
+            try await client.execute(uri: "/badge.svg?key=page:/readme&label=\(stacked.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", method: .get) {
+                #expect($0.status == .badRequest, "one character, 65 scalars")
+            }
+            let reversed = "\u{202E}evil\u{202C}\u{2066}x\u{2069}"
+            try await client.execute(uri: "/badge.svg?key=page:/readme&label=\(reversed.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", method: .get) {
+                #expect($0.status == .ok)
+                #expect($0.text.contains(">evilx<") && !$0.text.unicodeScalars.contains { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) })
             }
             try await client.execute(uri: "/badge.svg?key=page:/readme", method: .get) { #expect($0.text.contains(">views<")) }
             try await client.execute(uri: "/badge.svg?key=private", method: .get) { #expect($0.status == .unauthorized) }

@@ -134,6 +134,34 @@ import Testing
         }
     }
 
+    /// A flood of one-hit keys over two hours beside a few busy ones (what an anonymous client can
+    /// make under a public prefix): the cut hours are bounded by their hour sets, the busy keys' edges
+    /// read exactly, and the ranking is still brute force's, ties among the one-hit keys included.
+    @Test func topKeysAreExactUnderAFloodOfOneHitKeys() async throws {
+        var random = Xoshiro(seed: (3, 1, 4, 1))
+        var hits: [(key: CounterKey, second: Int64, count: Int)] = []
+        for index in 0..<3000 {
+            hits.append((CounterKey("junk-\(index)"), Self.now - Int64.random(in: 0..<7200, using: &random), 1))
+        }
+        for index in 0..<20 {
+            for _ in 0..<(200 / (index + 1)) {
+                hits.append((CounterKey("real-\(index)"), Self.now - Int64.random(in: 0..<7200, using: &random), 1))
+            }
+        }
+        try await withCounter(.redis) { counter in
+            for (second, group) in Dictionary(grouping: hits, by: \.second) {
+                _ = try await counter.hit(group.map { Hit(key: $0.key, count: $0.count) }, at: second)
+            }
+            for (range, limit, now) in [(60, 10, Self.now), (600, 10, Self.now - 7), (3600, 10, Self.now), (3600, 100, Self.now - 1799), (7000, 5, Self.now), (3600, 10, Self.now - 3000)] {
+                var counts: [CounterKey: Int64] = [:]
+                for hit in hits where now - Int64(range) < hit.second && hit.second <= now { counts[hit.key, default: 0] += Int64(hit.count) }
+                let expected = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+                    .prefix(limit).map { TopKeys.Entry(key: $0.key, hits: $0.value) }
+                #expect(try await counter.top(range: range, limit: limit, at: now).entries == expected, "range \(range), limit \(limit), now \(now)")
+            }
+        }
+    }
+
     /// Live reads count the current minute's set whole; with no hit in flight that is exact too. Hits
     /// at Redis's own seconds, on hundreds of keys, read back at Redis's `now`.
     @Test func liveTopKeysAreExact() async throws {
@@ -154,7 +182,8 @@ import Testing
         }
     }
 
-    /// A top plan covers every second of the window exactly once (whole sets and cut minutes' pieces);
+    /// A top plan covers every second of the window exactly once (whole sets and the pieces of the units
+    /// it cuts);
     /// a live plan's whole sets may reach past `now` (no hit is there yet), never before the window.
     @Test(arguments: [true, false])
     func topPlansCoverTheWindowOnce(live: Bool) {
@@ -164,7 +193,11 @@ import Testing
             let range = Int.random(in: 1...(2 * 86_400), using: &random)
             let plan = TopPlan(WindowPlan(now: now, range: range), live: live)
             let intervals = (plan.whole.map { (first: $0.unitStart, last: $0.unitStart + $0.level.unit - 1, whole: true) }
-                + plan.edges.map { (first: $0.first, last: $0.last, whole: false) }).sorted { $0.first < $1.first }
+                + plan.edges.flatMap { $0.pieces.map { (first: $0.first, last: $0.last + $0.level.unit - 1, whole: false) } }).sorted { $0.first < $1.first }
+            // An edge's set holds its pieces; a cut hour is read through at most a few minute sets.
+            #expect(plan.edges.allSatisfy { edge in edge.pieces.allSatisfy(edge.set.holds) }, "now \(now), range \(range)")
+            let minuteSets = Dictionary(grouping: plan.whole.filter { $0.level == .minutes }, by: { BucketLevel.hours.unitStart($0.unitStart) })
+            #expect(minuteSets.values.allSatisfy { $0.count <= TopPlan.maxMinuteSets }, "now \(now), range \(range)")
             // Consecutive, without overlap, from the window's first second to its last (or, live, past it).
             #expect(intervals.first?.first == now - Int64(range) + 1, "now \(now), range \(range)")
             #expect(zip(intervals, intervals.dropFirst()).allSatisfy { $1.first == $0.last + 1 }, "now \(now), range \(range)")

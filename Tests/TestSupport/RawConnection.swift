@@ -51,6 +51,20 @@ public final class RawConnection: @unchecked Sendable {
         return (String(decoding: received, as: UTF8.self), false)
     }
 
+    /// Resets the connection (`SO_LINGER` 0, then close: an RST, not a FIN), as a client that crashes
+    /// or a middlebox that gives up does.
+    public func reset() {
+        guard self.fd >= 0 else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(self.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        self.close()
+    }
+
+    /// Closes the sending side only (a FIN), as a client that sent its request and reads on does.
+    public func shutdownWrite() {
+        if self.fd >= 0 { _ = shutdown(self.fd, Int32(SHUT_WR)) }
+    }
+
     /// Closes the connection, as a client that goes away does.
     public func close() {
         if self.fd >= 0 { Glibc.close(self.fd) }

@@ -10,13 +10,14 @@ public final class RedisCluster: @unchecked Sendable {
     /// The nodes' ports, primaries and replicas alike.
     public var ports: [Int] { self.nodes.map(\.port) }
 
-    public init(size: Int = 6) throws {
+    /// - Parameter requiresFullCoverage: Redis's default, `yes`; the tests run with `no`, so the other
+    ///   shards go on serving while one has no primary (docs/cluster.md).
+    public init(size: Int = 6, requiresFullCoverage: Bool = false) throws {
         self.nodes = try (0..<size).map { _ in
             let port = try Self.clusterPort()
             return try RedisServer(port: port, arguments: [
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf", "--cluster-node-timeout", "2000",
-                // The other shards go on serving while one has no primary (docs/cluster.md).
-                "--cluster-require-full-coverage", "no",
+                "--cluster-require-full-coverage", requiresFullCoverage ? "yes" : "no",
             ])
         }
     }
@@ -110,8 +111,8 @@ public final class RedisCluster: @unchecked Sendable {
 }
 
 /// Runs `body` with a started six-node cluster, and stops it afterwards.
-public func withRedisCluster<T>(_ body: (RedisCluster) async throws -> T) async throws -> T {
-    let cluster = try RedisCluster()
+public func withRedisCluster<T>(requiresFullCoverage: Bool = false, _ body: (RedisCluster) async throws -> T) async throws -> T {
+    let cluster = try RedisCluster(requiresFullCoverage: requiresFullCoverage)
     try await cluster.start()
     do {
         let result = try await body(cluster)

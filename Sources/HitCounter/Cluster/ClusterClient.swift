@@ -2,6 +2,7 @@ import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Talks to a Redis Cluster (docs/cluster.md): a `RedisNode` per node, and each command sent to the
 /// primary of its keys' hash slot, from a map read with `CLUSTER SLOTS`.
@@ -47,6 +48,10 @@ final class ClusterClient: Sendable {
         var periodic: Scheduled<Void>?
         var shutDown = false
     }
+
+    /// Whether the log said yet that the cluster requires full coverage: once per process, whatever
+    /// number of clients (the store's, the roll-ups') read the map.
+    private static let warnedOfFullCoverage = Atomic(false)
 
     /// The settings of every node (its address aside).
     private let configuration: RedisConfiguration
@@ -133,14 +138,29 @@ final class ClusterClient: Sendable {
             return eventLoop.makeFailedFuture(RedisError.connectionFailed("no node of the cluster answered CLUSTER SLOTS: \(failures.joined(separator: "; "))"))
         }
         let node = self.state.withLockedValue { self.node(address, in: &$0).node }
-        return node.send([RedisCommand("CLUSTER", ["SLOTS"])], on: eventLoop).flatMapThrowing { replies in
+        let commands = [RedisCommand("CLUSTER", ["SLOTS"]), RedisCommand("CONFIG", ["GET", "cluster-require-full-coverage"])]
+        return node.send(commands, on: eventLoop).flatMapThrowing { replies in
             let topology = try ClusterTopology(slotsReply: replies[0], answering: address)
             // A node that restarted and has not joined again knows no slots: ask the next one.
             guard !topology.shards.isEmpty else { throw RedisError.protocolError("CLUSTER SLOTS of \(address) names no slots") }
+            self.warnIfFullCoverageIsRequired(replies[1], by: address)
             return topology
         }.flatMapError { error in
             self.readTopology(from: Array(nodes.dropFirst()), on: eventLoop, failures: failures + ["\(address): \(error)"])
         }
+    }
+
+    /// Redis's default, `cluster-require-full-coverage yes`, makes every shard refuse commands while one
+    /// slot has no primary, so the other shards do not go on serving when one primary dies
+    /// (docs/cluster.md): said once, as a warning. A node that refuses `CONFIG` (a managed Redis may)
+    /// says nothing.
+    private func warnIfFullCoverageIsRequired(_ reply: RESPValue, by address: ClusterNode) {
+        guard case .array(let values) = reply, values.count == 2, values[1].string == "yes" else { return }
+        guard !Self.warnedOfFullCoverage.exchange(true, ordering: .relaxed) else { return }
+        self.logger.warning(
+            "the Redis Cluster requires full coverage: while any slot has no primary, every shard refuses commands; set cluster-require-full-coverage no so the other shards keep serving",
+            metadata: ["redis.node": "\(address)"]
+        )
     }
 
     private func finishRefresh(_ result: Result<ClusterTopology, any Error>) {

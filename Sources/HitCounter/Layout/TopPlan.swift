@@ -1,21 +1,43 @@
 /// Which top sets add up to a window's hits per counter (docs/top-keys.md).
 ///
-/// The window is cut as `WindowPlan` cuts it. Its whole hours and whole minutes are top sets whose
-/// scores count in full, and so is the current minute of a live read. The seconds left over lie in at
-/// most two minutes the window cuts (its edges): those minutes' sets bound each counter's share from
-/// above, and the exact share is read from the counter's second-level bucket, for the few counters
-/// whose rank depends on it.
+/// The window is cut as `WindowPlan` cuts it. Sets whose unit lies wholly in the window count in full
+/// (`whole`). The rest of the window lies in units it cuts (`edges`): each such unit's set bounds a
+/// counter's share from above, and the exact share is read from the counter's buckets (the window's
+/// pieces in that unit), for the few counters whose rank depends on it.
+///
+/// Within an hour the window cuts, the whole minutes are minute sets when they are few; when they are
+/// more than `maxMinuteSets`, the hour's one set bounds them all instead. Each set read costs a
+/// round of reads and adds its lowest score to what an unseen counter may have, so sixty minute sets
+/// of an hour full of one-hit counters (a flood of new keys) would make every read go to the end of
+/// every set, where one hour set does not.
 struct TopPlan: Sendable {
     /// A top set: the minute or hour starting at `unitStart`.
     struct Set: Sendable, Hashable {
         let level: BucketLevel
         let unitStart: Int64
+
+        /// Whether `piece` lies in this set's unit.
+        func holds(_ piece: WindowPlan.Piece) -> Bool {
+            self.unitStart <= piece.first && piece.last < self.unitStart + self.level.unit
+        }
     }
+
+    /// A unit the window cuts: its set, and the window's pieces in it.
+    struct Edge: Sendable, Hashable {
+        let set: Set
+        let pieces: [WindowPlan.Piece]
+    }
+
+    /// Whole minutes of a cut hour read as minute sets, at most; more are bounded by the hour's set.
+    static let maxMinuteSets = 4
 
     /// The sets counted whole.
     let whole: [Set]
-    /// The window's seconds in each minute it cuts; the piece's `sliceStart` is the minute.
-    let edges: [WindowPlan.Piece]
+    /// The units the window cuts, oldest first.
+    let edges: [Edge]
+
+    /// Every set read: the whole ones, then the edges'.
+    var sets: [Set] { self.whole + self.edges.map(\.set) }
 
     /// - Parameter live: `now` is Redis's current second, so the current minute's and the current hour's
     ///   sets hold no hit after it (but those counted while the read is in flight) and count whole: the
@@ -24,17 +46,38 @@ struct TopPlan: Sendable {
     ///   one set instead of up to sixty.
     init(_ window: WindowPlan, live: Bool) {
         var whole: [Set] = []
-        var edges: [WindowPlan.Piece] = []
+        var edges: [Edge] = []
         let hour = BucketLevel.hours.unitStart(window.now)
         let wholeHour = live && window.now - Int64(window.range) + 1 <= hour && window.now + 1 - hour < BucketLevel.hours.unit
         if wholeHour { whole.append(Set(level: .hours, unitStart: hour)) }
+        // The pieces below the hour level, by the hour they lie in.
+        var cutHours: [(hour: Int64, pieces: [WindowPlan.Piece])] = []
         for piece in window.pieces where !(wholeHour && piece.first >= hour) {
-            if piece.level == .seconds && live && piece.last == window.now && piece.first == piece.sliceStart {
-                whole.append(Set(level: .minutes, unitStart: piece.sliceStart))
-            } else if piece.level == .seconds {
-                edges.append(piece)
+            if piece.level == .hours {
+                whole += stride(from: piece.first, through: piece.last, by: Int(BucketLevel.hours.unit)).map { Set(level: .hours, unitStart: $0) }
+            } else if let last = cutHours.last, last.hour == BucketLevel.hours.unitStart(piece.first) {
+                cutHours[cutHours.count - 1].pieces.append(piece)
             } else {
-                whole += stride(from: piece.first, through: piece.last, by: Int(piece.level.unit)).map { Set(level: piece.level, unitStart: $0) }
+                cutHours.append((BucketLevel.hours.unitStart(piece.first), [piece]))
+            }
+        }
+        for (hourStart, pieces) in cutHours {
+            var minuteWhole: [Set] = []
+            var minuteEdges: [Edge] = []
+            for piece in pieces {
+                if piece.level == .minutes {
+                    minuteWhole += stride(from: piece.first, through: piece.last, by: Int(BucketLevel.minutes.unit)).map { Set(level: .minutes, unitStart: $0) }
+                } else if live && piece.last == window.now && piece.first == piece.sliceStart {
+                    minuteWhole.append(Set(level: .minutes, unitStart: piece.sliceStart))
+                } else {
+                    minuteEdges.append(Edge(set: Set(level: .minutes, unitStart: piece.sliceStart), pieces: [piece]))
+                }
+            }
+            if minuteWhole.count > Self.maxMinuteSets {
+                edges.append(Edge(set: Set(level: .hours, unitStart: hourStart), pieces: pieces))
+            } else {
+                whole += minuteWhole
+                edges += minuteEdges
             }
         }
         self.whole = whole

@@ -52,15 +52,19 @@ final class RedisClock: Sendable {
 }
 
 extension RedisClock {
-    /// Sends `commands` behind a `TIME`, planned for `now`. When Redis is in that second (or `now` is
-    /// driven, by a test), `read` gets the replies after `TIME`; otherwise the call is planned again with
-    /// Redis's second (`replan(second, attempt)`), at most `RedisHitStore.maxReplans` attempts in all.
-    /// In a cluster, to the node of `key`, whose clock it is.
+    /// Sends `commands` behind a `TIME`, planned for `now`. When Redis's second is one `accepts` takes
+    /// (by default, `now` itself) or `now` is driven by a test, `read` gets that second and the replies
+    /// after `TIME`; otherwise the call is planned again for Redis's own second, as its `TIME` said it
+    /// (`replan(second, attempt)`), at most `RedisHitStore.maxReplans` attempts in all. Planning again
+    /// from the reply, not from the estimate, converges: the estimate runs ahead of Redis by the last
+    /// call's delay, which under load changes from call to call, and three replans chasing it could all
+    /// miss (a 503 while Redis answered). In a cluster, to the node of `key`, whose clock it is.
     func read<Result: Sendable>(
         _ commands: [RedisCommand], routedBy key: [UInt8]?, planned now: Int64, driven: Bool, attempt: Int, client: RedisClient, on eventLoop: any EventLoop,
         tracing parent: TraceParent?,
+        accepts: @escaping @Sendable (Int64) -> Bool = { _ in false },
         replan: @escaping @Sendable (_ now: Int64, _ attempt: Int) -> EventLoopFuture<Result>,
-        read: @escaping @Sendable (ArraySlice<RESPValue>) -> EventLoopFuture<Result>
+        read: @escaping @Sendable (_ now: Int64, ArraySlice<RESPValue>) -> EventLoopFuture<Result>
     ) -> EventLoopFuture<Result> {
         let sentAt = Self.localMicroseconds()
         return client.send([RedisCommand("TIME")] + commands, routedBy: key, on: eventLoop, tracing: parent).flatMap { replies in
@@ -70,11 +74,12 @@ extension RedisClock {
             } catch {
                 return eventLoop.makeFailedFuture(error)
             }
-            guard driven || second == now else {
+            if driven { return read(now, replies.dropFirst()) }
+            guard second == now || accepts(second) else {
                 guard attempt < RedisHitStore.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
-                return replan(self.second(), attempt + 1)
+                return replan(second, attempt + 1)
             }
-            return read(replies.dropFirst())
+            return read(second, replies.dropFirst())
         }
     }
 }

@@ -88,28 +88,37 @@ public final class RedisHitStore: HitStore {
         try await RedisKeyScan(client: self.client, keys: self.keys, maxRange: self.maxRange, clock: self.clock).page(prefix: prefix, cursor: cursor, limit: limit)
     }
 
-    /// Top sets taken out of per call after the first, which also deletes the counter's keys.
+    /// Top sets taken out of per call.
     static let topSetsPerResetCall = 4000
+    /// Keys deleted per call: a counter with a million ids is deleted in a thousand short calls, not one
+    /// that holds Redis for a second.
+    static let keysPerResetCall = 1000
 
     public func reset(key: CounterKey) async throws {
         let counter = self.keys.counter(key)
-        var doomed = Set<[UInt8]>()
+        var found: [[UInt8]] = []
         var cursor = "0"
         repeat {
             let names: [[UInt8]]
             // In a cluster, on the node of the counter's slot, which holds every key of it.
             (cursor, names) = try await RedisKeyScan.scan(self.client, from: cursor, matching: self.keys.allKeysPattern(of: key), routedBy: counter.base)
-            doomed.formUnion(names)
+            found += names
         } while cursor != "0"
-        // The buckets a hit may be writing while this runs: this slice and the next of every level.
+        // The buckets a hit may be writing while this runs (this slice and the next of every level) go in
+        // one call, atomic against hits, which are script calls too: no hit is half reset. The other keys
+        // (older buckets, ids, callbacks) no hit writes any more but a new id's: they go in calls of
+        // `keysPerResetCall`, so no call holds Redis long. A key made after the scan is left (an id
+        // counted during the reset stays counted).
         let now = self.clock.second()
+        var live: [[UInt8]] = []
         for series in CounterKeys.Series.allCases {
             for level in BucketLevel.allCases {
                 let slice = level.sliceStart(now)
-                doomed.insert(counter.bucket(series, level, sliceStart: slice))
-                doomed.insert(counter.bucket(series, level, sliceStart: slice + level.span))
+                live += [counter.bucket(series, level, sliceStart: slice), counter.bucket(series, level, sliceStart: slice + level.span)]
             }
         }
+        let liveSet = Set(live)
+        let rest = Array(Set(found).subtracting(liveSet))
         // Every minute's and hour's top set the max range reaches, newest first.
         var topSets: [[UInt8]] = []
         if self.keepsTopKeys {
@@ -121,11 +130,20 @@ public final class RedisHitStore: HitStore {
                 }
             }
         }
+        // With the live buckets, the most recent top sets, so a `/top` read never sees the counter's
+        // recent score beside buckets that no longer hold it.
+        let loop = self.client.eventLoop
         let first = min(topSets.count, Self.topSetsPerResetCall)
-        _ = try await self.health.observe(self.client.run(ResetScript(key: key, counterKeys: Array(doomed), topSets: Array(topSets[..<first])), on: self.client.eventLoop)).get()
+        _ = try await self.health.observe(self.client.run(ResetScript(key: key, counterKeys: live, topSets: Array(topSets[..<first])), on: loop)).get()
+        // A few calls in each round trip: each still runs alone in Redis, and others' commands go between.
+        let pages = stride(from: 0, to: rest.count, by: Self.keysPerResetCall).map { Array(rest[$0..<min($0 + Self.keysPerResetCall, rest.count)]) }
+        for start in stride(from: 0, to: pages.count, by: 8) {
+            let calls = pages[start..<min(start + 8, pages.count)].map { self.client.run(ResetScript(key: key, counterKeys: $0, topSets: []), on: loop) }
+            _ = try await EventLoopFuture.whenAllSucceed(calls, on: loop).get()
+        }
         for start in stride(from: first, to: topSets.count, by: Self.topSetsPerResetCall) {
             let sets = Array(topSets[start..<min(start + Self.topSetsPerResetCall, topSets.count)])
-            _ = try await self.client.run(ResetScript(key: key, counterKeys: [], topSets: sets), on: self.client.eventLoop).get()
+            _ = try await self.client.run(ResetScript(key: key, counterKeys: [], topSets: sets), on: loop).get()
         }
     }
 
@@ -217,37 +235,83 @@ public final class RedisHitStore: HitStore {
             if groups[call] == nil { order.append(call) }
             groups[call, default: []].append(index)
         }
-        let calls = order.map { group in
-            let second = group.second
-            let members = groups[group]!
-            let counters = members.map { index in
-                let (target, batch) = flight[index]
-                return HitScript.Counter(key: target.key, count: batch.count, ids: batch.ids, callbacks: batch.callbacks)
+        let calls = order.flatMap { group in Self.calls(groups[group]!, of: flight).map { (group, $0) } }.map { group, parts in
+            let counters = parts.map { part in
+                let (target, batch) = flight[part.index]
+                return HitScript.Counter(
+                    key: target.key, count: part.isFirst ? batch.count : 0, ids: Array(batch.ids[part.ids]), callbacks: part.isFirst ? batch.callbacks : []
+                )
             }
             // Each traced caller gets a child span for the call its hits are in.
+            let members = parts.filter(\.isFirst).map(\.index)
             let calls = members.reduce(0) { $0 + flight[$1].1.calls }
             let traces = members.flatMap { flight[$0].1.traces }
             return Self.count(
-                counters, second: second, slot: group.slot, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock,
+                counters, second: group.second, slot: group.slot, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock,
                 maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: topKeys
             )
-                .map { outcomes in zip(members, outcomes).map { $0 } }
+                .map { outcomes in zip(parts.map(\.index), outcomes).map { $0 } }
                 // A call that failed fails its own counters only (in a cluster, one shard may be down).
-                .recover { error in members.map { ($0, .failure(error)) } }
+                .recover { error in parts.map { ($0.index, .failure(error)) } }
         }
         return EventLoopFuture.whenAllSucceed(calls, on: eventLoop).map { results in
-            var outcomes = [HitBatcher.Outcome](repeating: .failure(RedisError.protocolError("no outcome")), count: flight.count)
-            for (index, outcome) in results.joined() { outcomes[index] = outcome }
-            return outcomes
+            var outcomes = [HitBatcher.Outcome?](repeating: nil, count: flight.count)
+            // A counter's parts come in order: their ids' flags join in order, and one failed part fails it.
+            for (index, outcome) in results.joined() {
+                outcomes[index] = outcomes[index].map { earlier in
+                    earlier.flatMap { first in outcome.map { (first.second, first.counted + $0.counted) } }
+                } ?? outcome
+            }
+            return outcomes.map { $0 ?? .failure(RedisError.protocolError("no outcome")) }
         }
+    }
+
+    /// The most work one script call carries: a counter, and each of its ids, is one unit (30 to 55 µs
+    /// of Redis each). A flight or a batch with more is split into calls of at most this many, sent in
+    /// one write: Redis runs each call alone, so a 1,000-hit batch never holds it in one long call
+    /// (30 to 55 ms in one; a call of at most this many takes about 2 to 3.5 ms). Group commit's
+    /// flights rarely reach it: 64 connections make flights of at most 64 counters.
+    static let maxCallWeight = 64
+
+    /// A piece of one counter's hits in one call: the first carries its count without ids and its
+    /// callbacks; its ids go in runs.
+    private struct Part {
+        let index: Int
+        let ids: Range<Int>
+        let isFirst: Bool
+    }
+
+    /// `members`' hits in order, cut into calls of at most `maxCallWeight` units; a counter with more
+    /// ids than fit is split across calls.
+    private static func calls(_ members: [Int], of flight: [(HitBatcher.Target, HitBatcher.Batch)]) -> [[Part]] {
+        var calls: [[Part]] = [[]]
+        var weight = 0
+        for index in members {
+            let ids = flight[index].1.ids.count
+            var next = 0
+            repeat {
+                // Room for the counter, and for one of its ids if it has any left.
+                if weight + (next < ids ? 2 : 1) > Self.maxCallWeight {
+                    calls.append([])
+                    weight = 0
+                }
+                let taken = min(ids - next, Self.maxCallWeight - 1 - weight)
+                calls[calls.count - 1].append(Part(index: index, ids: next..<(next + taken), isFirst: next == 0))
+                weight += 1 + taken
+                next += taken
+            } while next < ids
+        }
+        return calls
     }
 
     private static func count(
         _ counters: [HitScript.Counter], second: Int64?, slot: Int, on eventLoop: any EventLoop, traces: [TraceParent], calls: Int, client: RedisClient,
         keys: KeySchema,
-        clock: RedisClock, maxRange: Int, dedupPeriod: Int, topKeys: Bool, attempt: Int = 1
+        clock: RedisClock, maxRange: Int, dedupPeriod: Int, topKeys: Bool, attempt: Int = 1, refusedAt redisSecond: Int64? = nil
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
-        let planned = second ?? clock.second()
+        // Planned again for the minute Redis said it was in, not for the estimate, which runs ahead of
+        // Redis by the last call's delay (see `RedisClock.read`).
+        let planned = second ?? redisSecond ?? clock.second()
         let call = HitScript(
             keys: keys, counters: counters, minute: BucketLevel.minutes.unitStart(planned), second: second, maxRange: maxRange, dedupPeriod: dedupPeriod,
             topKeys: topKeys, slot: slot
@@ -265,7 +329,7 @@ public final class RedisHitStore: HitStore {
                 guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
                 return Self.count(
                     counters, second: second, slot: slot, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
-                    topKeys: topKeys, attempt: attempt + 1
+                    topKeys: topKeys, attempt: attempt + 1, refusedAt: reply.second
                 )
             }
             guard counted.count == counters.count else { return eventLoop.makeFailedFuture(HitScript.unexpected(.integer(Int64(counted.count)))) }

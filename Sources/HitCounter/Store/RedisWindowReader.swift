@@ -28,13 +28,17 @@ struct RedisWindowReader: Sendable {
         let sliceStart: Int64
     }
 
-    /// Reads the windows `windows(now)` plans, for `now`; planned again, with Redis's second, while Redis
-    /// is in another second (a driven `now`, from a test, is taken as it is). Answers each window's sum.
+    /// Reads the windows `windows(second)` plans, at Redis's second, in one round trip while the clock
+    /// estimate `now` is within a second of it: the read fetches what the windows of `now - 1`, `now`
+    /// and `now + 1` need (mostly the same bucket keys, a unit more at each end) and sums those of the
+    /// second Redis's `TIME` says. Otherwise it is planned again from that second (it and the next). A
+    /// driven `now`, from a test, is taken as it is. Answers Redis's second and each window's sum.
     func read(
         now: Int64, driven: Bool, windows: @escaping @Sendable (Int64) -> [WindowPlan], on eventLoop: any EventLoop, attempt: Int = 1
     ) -> EventLoopFuture<(now: Int64, hits: [Int64])> {
-        let plans = windows(now)
-        let (fetches, fetchOfPiece) = Self.fetches(plans)
+        let seconds: [Int64] = driven ? [now] : attempt == 1 ? [now - 1, now, now + 1] : [now, now + 1]
+        let plansBySecond = seconds.map(windows)
+        let (fetches, fetchOfPiece) = Self.fetches(plansBySecond.flatMap { $0 })
         var commands: [RedisCommand] = []
         commands.reserveCapacity(fetches.count)
         for fetch in fetches {
@@ -46,8 +50,9 @@ struct RedisWindowReader: Sendable {
         }
         return self.clock.read(
             commands, routedBy: self.counterKeys.base, planned: now, driven: driven, attempt: attempt, client: self.client, on: eventLoop, tracing: self.trace,
+            accepts: { seconds.contains($0) },
             replan: { now, attempt in self.read(now: now, driven: driven, windows: windows, on: eventLoop, attempt: attempt) }
-        ) { replies in
+        ) { second, replies in
             var fetched: [[UInt8]] = []
             fetched.reserveCapacity(fetches.count)
             for reply in replies {
@@ -57,14 +62,18 @@ struct RedisWindowReader: Sendable {
                 }
                 fetched.append(bytes)
             }
-            let hits = zip(plans, fetchOfPiece).map { plan, fetchOf in
+            // The plans of the second Redis was in, and where their pieces were fetched.
+            let index = seconds.firstIndex(of: second) ?? 0
+            let plans = plansBySecond[index]
+            let first = plansBySecond[..<index].reduce(0) { $0 + $1.count }
+            let hits = zip(plans, fetchOfPiece[first..<(first + plans.count)]).map { plan, fetchOf in
                 zip(plan.pieces, fetchOf).reduce(Int64(0)) { total, next in
                     let (piece, index) = next
                     let first = piece.level.slot(piece.first)
                     return total + piece.level.sum(fetched[index], first: first - fetches[index].first, count: piece.level.slot(piece.last) - first + 1)
                 }
             }
-            return eventLoop.makeSucceededFuture((now: now, hits: hits))
+            return eventLoop.makeSucceededFuture((now: driven ? now : second, hits: hits))
         }
     }
 

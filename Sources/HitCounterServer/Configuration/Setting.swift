@@ -57,7 +57,7 @@ extension Setting {
         .hostname, .port, .store, .redisUrl, .redisMode, .redisWaitReplicas, .redisPassword, .redisTimeout, .redisTlsCa, .redisTlsCert, .redisTlsKey, .redisTlsInsecure, .maxRange, .logLevel, .logFormat, .idleTimeout,
         .requestTimeout, .maxConnections, .maxStreams, .dedupPeriod, .topKeys, .rollupLog, .kafkaBrokers, .kafkaTopic, .callbackUrls, .rollupLease,
         .serverName, .shutdownDelay, .writeToken, .writeTokenFile, .readToken, .readTokenFile, .adminToken, .adminTokenFile, .corsOrigins,
-        .corsReadOrigins, .publicKeyPrefixes, .respectDoNotTrack, .maxBatch,
+        .corsReadOrigins, .publicKeyPrefixes, .publicCountersPerMinute, .respectDoNotTrack, .maxBatch,
     ]
 
     static let hostname: Setting = Setting("hostname", "Address to listen on (default 127.0.0.1; 0.0.0.0 in a container).") { text, settings throws(SettingsError) in
@@ -276,10 +276,15 @@ extension Setting {
         settings.web.readOrigins = try Setting.corsReadOrigins.origins(text)
     }
 
-    static let publicKeyPrefixes: Setting = Setting("publicKeyPrefixes", "Key prefixes anyone may count (one hit at a time, no batch) and read without a token, comma separated, such as page: (default none).") { text, settings throws(SettingsError) in
+    static let publicKeyPrefixes: Setting = Setting("publicKeyPrefixes", "Key prefixes anyone may count (one hit at a time, no id, no batch) and read without a token, comma separated, such as page: (default none).") { text, settings throws(SettingsError) in
         let prefixes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !prefixes.contains(where: \.isEmpty) || text.isEmpty else { throw Setting.publicKeyPrefixes.error("must not hold an empty prefix (it would make every key public)") }
         settings.tokens.publicKeyPrefixes = prefixes
+    }
+
+    static let publicCountersPerMinute: Setting = Setting("publicCountersPerMinute", "Distinct counters under each public prefix that clients without a token may count per minute, per replica; more are 429 (default 300).") { text, settings throws(SettingsError) in
+        guard let value = Int(text), (1...1_000_000).contains(value) else { throw Setting.publicCountersPerMinute.error("must be an integer from 1 to 1000000") }
+        settings.web.publicCountersPerMinute = value
     }
 
     static let respectDoNotTrack: Setting = Setting("respectDoNotTrack", "true: hits without a token from browsers sending DNT: 1 or Sec-GPC: 1 are not counted (default false).") { text, settings throws(SettingsError) in
@@ -295,19 +300,36 @@ extension Setting {
         settings.web.maxBatch = value
     }
 
-    /// A list of origins (`scheme://host[:port]`, as browsers send them), or `*`.
+    /// A list of origins, or `*`. Each is written as browsers send `Origin` (RFC 6454 6.1): the scheme
+    /// and host in lower case, the port only when it is not the scheme's default, so an origin that
+    /// would never match (`https://Blog.example:443`) is made one that does. Wildcards inside a list, a
+    /// path, a user or a host beyond ASCII (write its `xn--` form) are refused.
     func origins(_ text: String) throws(SettingsError) -> WebCounting.Origins {
         let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if items.isEmpty { return .none }
         if items == ["*"] { return .any }
+        var origins: Set<String> = []
         for origin in items {
-            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
-                url.path.isEmpty, url.query == nil, url.fragment == nil, url.user == nil
-            else {
-                throw self.error("must be * or origins such as https://example.com (a scheme, a host and maybe a port; no path), comma separated: \(origin) is not one")
+            guard let normalized = Self.serializedOrigin(origin) else {
+                throw self.error(
+                    "must be * alone or origins such as https://example.com (a scheme, a host and maybe a port; no path, no wildcard), comma separated: \(origin) is not one"
+                )
             }
+            origins.insert(normalized)
         }
-        return .exactly(Set(items))
+        return .exactly(origins)
+    }
+
+    /// `origin` as a browser serializes it, or nil when it is not an http(s) origin.
+    static func serializedOrigin(_ origin: String) -> String? {
+        guard origin.allSatisfy(\.isASCII), !origin.contains("*"), let url = URL(string: origin), let scheme = url.scheme?.lowercased(),
+            ["http", "https"].contains(scheme), let host = url.host?.lowercased(), !host.isEmpty, url.path.isEmpty || url.path == "/", url.query == nil,
+            url.fragment == nil, url.user == nil, url.password == nil
+        else { return nil }
+        let defaultPort = scheme == "https" ? 443 : 80
+        let port = url.port.flatMap { $0 == defaultPort ? nil : $0 }
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return "\(scheme)://\(bracketed)" + (port.map { ":\($0)" } ?? "")
     }
 
     /// The Redis TLS settings changed by `change`; refused unless the URL is `rediss://`.

@@ -1,3 +1,4 @@
+import HTTPTypes
 import HitCounter
 import Hummingbird
 
@@ -40,7 +41,19 @@ struct AccessTokens: Sendable {
 
     /// Whether anyone may count and read `key` without a token.
     func isPublic(_ key: CounterKey) -> Bool {
-        self.publicKeyPrefixes.contains { key.bytes.starts(with: $0.utf8) }
+        self.publicPrefix(of: key) != nil
+    }
+
+    /// The public prefix `key` starts with, if any.
+    func publicPrefix(of key: CounterKey) -> String? {
+        self.publicKeyPrefixes.first { key.bytes.starts(with: $0.utf8) }
+    }
+
+    /// Whether `headers` carry the write token itself (not only a token that the routes would let by
+    /// because none is set).
+    func carriesWriteToken(_ headers: HTTPFields) -> Bool {
+        guard let write = self.write, let presented = headers[.authorization].flatMap(Self.bearerToken) else { return false }
+        return Self.constantTimeEqual(write, presented)
     }
 
     /// Compares without stopping at the first difference; only the lengths' equality shows in timing.

@@ -8,8 +8,8 @@ import NIOHTTP1
 /// - **Persistence (RFC 9112 9.3).** A request that does not ask to keep the connection (HTTP/1.0
 ///   without `Connection: keep-alive`, or `Connection: close`) gets `Connection: close` and the
 ///   connection closes after the answer; an HTTP/1.0 keep-alive request gets `Connection: keep-alive`.
-/// - **Host (RFC 9112 3.2).** An HTTP/1.1 request without `Host`, or any request with more than one,
-///   is answered 400 and the connection closes.
+/// - **Host (RFC 9112 3.2).** An HTTP/1.1 request without `Host`, any request with more than one, or
+///   one whose value is not a host (`a/b?c`), is answered 400 and the connection closes.
 /// - **CONNECT** is refused (400) and the connection closes: NIO's parser reads nothing after it.
 /// - **Expect (RFC 9110 10.1.1).** `Expect: 100-continue` gets its `100 Continue` when the request's
 ///   turn comes, so the client sends its body at once instead of waiting; any other expectation is
@@ -94,6 +94,8 @@ final class HTTP1ConformanceHandler: ChannelDuplexHandler, RemovableChannelHandl
             refusal = (.badRequest, "the request has more than one Host header")
         } else if hosts == 0 && atLeast11 {
             refusal = (.badRequest, "an HTTP/1.1 request needs a Host header")
+        } else if let host = head.headers["host"].first, !Self.isValidHost(host) {
+            refusal = (.badRequest, "the Host header must be a host and maybe a port (RFC 9110 7.2)")
         } else if let expectation, expectation != "100-continue", atLeast11 {
             refusal = (.expectationFailed, "the only expectation this service meets is Expect: 100-continue")
         }
@@ -101,6 +103,37 @@ final class HTTP1ConformanceHandler: ChannelDuplexHandler, RemovableChannelHandl
             version: head.version, keepAlive: head.isKeepAlive,
             expectsContinue: expectation == "100-continue" && atLeast11, refusal: refusal
         )
+    }
+
+    /// `uri-host [":" port]` (RFC 9112 3.2, RFC 3986 3.2.2): an IP literal in brackets, or a name of
+    /// unreserved characters, sub-delimiters and percent-escapes; an empty value is valid (a target
+    /// without an authority).
+    static func isValidHost(_ value: String) -> Bool {
+        var rest = Substring(value)
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return false }
+            let literal = rest[rest.index(after: rest.startIndex)..<close]
+            guard !literal.isEmpty, literal.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." || $0 == "v" || $0 == "V" }) else { return false }
+            rest = rest[rest.index(after: close)...]
+        } else {
+            let name = rest.prefix { $0 != ":" }
+            var bytes = name.utf8[...]
+            while let byte = bytes.popFirst() {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    continue
+                case UInt8(ascii: "%"):
+                    guard let high = bytes.popFirst(), let low = bytes.popFirst(), Character(UnicodeScalar(high)).isHexDigit,
+                        Character(UnicodeScalar(low)).isHexDigit
+                    else { return false }
+                default:
+                    guard "-._~!$&'()*+,;=".utf8.contains(byte) else { return false }
+                }
+            }
+            rest = rest[name.endIndex...]
+        }
+        guard !rest.isEmpty else { return true }
+        return rest.first == ":" && rest.dropFirst().utf8.count <= 5 && rest.dropFirst().allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     /// Tells a client waiting to send its body to go ahead, once its request is the one being answered.

@@ -8,8 +8,9 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
 /// The service's HTTP/1 channel: Hummingbird's server core (its pipeline parts, connection states,
-/// idle timeout, graceful shutdown and request loop), with two handlers of ours in it:
+/// idle timeout, graceful shutdown and request loop), with handlers of ours in it:
 ///
+/// - `RequestLineCheck`, before NIO's parser, for the first request line;
 /// - `HTTP1ConformanceHandler`, before the conversion to swift-http-types (after it, the request's
 ///   version is gone);
 /// - `HotRoutesHandler`, after Hummingbird's connection state handler (so idle timeouts and graceful
@@ -33,6 +34,8 @@ struct HTTP1ServerChannel: ServerChildChannel, HTTPChannelHandler {
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits
             )
+            // Before NIO's parser, which would wait for the headers of an HTTP/0.9 line.
+            try operations.addHandler(RequestLineCheck(), position: .first)
             try operations.addHandler(HTTP1ConformanceHandler())
             try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try operations.addHandlers(self.configuration.additionalChannelHandlers())

@@ -122,7 +122,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         func forward() { context.fireChannelRead(data ?? self.wrapInboundOut(part)) }
         switch (part, self.reading) {
         case (.head(let request), _):
-            if Self.mayBeHot(request), !self.service.web.doesNotTrack(request.headerFields) {
+            if Self.mayBeHot(request), !self.service.web.doesNotTrack(request.headerFields, tokens: self.service.tokens) {
                 self.reading = .hot(request, started: DispatchTime.now().uptimeNanoseconds)
                 return false
             }
@@ -198,7 +198,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         answered.whenComplete { result in
             let (handler, context) = bound.value
             inFlight?.decrement()
-            let answer = handler.answer(result, close: close, span: span)
+            let answer = handler.answer(result, route: route, close: close, span: span)
             if let metrics = handler.service.metrics?.route(route.path, request.method, answer.head.status) {
                 metrics.record(since: started)
                 metrics.errors?.increment()
@@ -238,7 +238,7 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The answer of a counted request: its JSON, or the refusal `RequestError.answering` gives (its
     /// log line, if any, carries the request's span ids).
-    private func answer(_ result: Result<JSONObject, any Error>, close: Bool, span: (any Span)?) -> Answer {
+    private func answer(_ result: Result<JSONObject, any Error>, route: Route, close: Bool, span: (any Span)?) -> Answer {
         var fields: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         let status: HTTPResponse.Status
         let body: ByteBuffer
@@ -258,6 +258,8 @@ final class HotRoutesHandler: ChannelDuplexHandler, RemovableChannelHandler {
         fields[.date] = HTTPDate.now
         fields[.server] = "HitCounter"
         if let name = self.service.servedBy { fields[.servedBy] = name }
+        // As `CORSMiddleware` says on every answer of a route pages may call.
+        fields.append(contentsOf: self.service.web.origins(for: route).headersOnEveryAnswer)
         if close { fields[.connection] = "close" }
         return Answer(head: HTTPResponse(status: status, headerFields: fields), body: body, close: close)
     }

@@ -22,6 +22,12 @@ struct RequestError: HTTPResponseError {
         RequestError(.badRequest, "\(name) \(problem)")
     }
 
+    /// 405 with `Allow`: `route` does not take `method`.
+    static func methodNotAllowed(_ route: Route, _ method: HTTPRequest.Method) -> RequestError {
+        let methods = route.methods.map(\.rawValue).joined(separator: ", ")
+        return RequestError(.methodNotAllowed, "\(route.path) does not take \(method); it takes \(methods)", headers: [.allow: methods])
+    }
+
     /// 503 with Retry-After: the store is down or overloaded, and the request may succeed later.
     static func storeUnavailable(_ message: String) -> RequestError {
         RequestError(.serviceUnavailable, message, headers: [.retryAfter: "1"])
@@ -33,6 +39,11 @@ struct RequestError: HTTPResponseError {
     /// not keep, 500 for anything else, logged.
     static func answering(_ error: any Error, logger: Logger) -> RequestError {
         switch error {
+        case let error as RedisError where error == .clockMoved:
+            // Redis answered every attempt, in another second than planned: not an outage, and it should
+            // not happen (`RedisClock.read`), so it is said each time.
+            logger.warning("a call missed Redis's second on every attempt while Redis answered; answered 503", metadata: ["error": "\(error)"])
+            return .storeUnavailable("the store is unavailable or too slow; try again shortly")
         case let error as any StoreError where error.isRetriable:
             logger.debug("store unavailable", metadata: ["error": "\(error)"])
             return .storeUnavailable("the store is unavailable or too slow; try again shortly")

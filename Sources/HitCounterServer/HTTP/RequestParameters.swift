@@ -52,6 +52,7 @@ struct RequestParameters {
 
     private func check(_ allowed: [String]) throws(RequestError) {
         for name in self.values.keys.sorted() where !allowed.contains(name) {
+            guard !allowed.isEmpty else { throw RequestError.badParameter(name, "is not a parameter of this route (it takes none)") }
             throw RequestError.badParameter(name, "is not a parameter of this route (it takes \(allowed.joined(separator: ", ")))")
         }
     }
@@ -124,7 +125,8 @@ struct RequestParameters {
         return key
     }
 
-    /// The hit's id: like a key, and a JSON integer is taken as its digits (`{"id":42}`); nil when absent.
+    /// The hit's id: like a key, and a JSON integer is taken as its digits (`{"id":42}`), so `42`, `42.0`,
+    /// `4.2e1` and `"42"` are one id; nil when absent.
     func id() throws -> HitID? {
         let id = try self.text("id", allowInteger: true).map({ HitID($0) })
         try id?.validateAsText(as: .id)
@@ -166,7 +168,9 @@ struct RequestParameters {
         case nil: return nil
         case .query(let string), .body(.string(let string)): return string
         case .body(.integer(let integer)) where allowInteger: return String(integer)
-        case .body: throw RequestError.badParameter(name, allowInteger ? "must be a string or an integer" : "must be a string")
+        case .body where allowInteger:
+            throw RequestError.badParameter(name, "must be a string or an integer from \(Int.min) to \(Int.max) (send a larger one as a string)")
+        case .body: throw RequestError.badParameter(name, "must be a string")
         }
     }
 }

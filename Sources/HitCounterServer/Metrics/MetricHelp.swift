@@ -26,6 +26,8 @@ enum MetricHelp {
         // Connections (this server's MaximumAvailableConnections)
         "hitcounter_http_connections_open": "Open HTTP connections.",
         "hitcounter_http_connections_max": "The most open HTTP connections allowed (--max-connections); more wait in the accept queue.",
+        // Streams (this server's OpenStreams)
+        "hitcounter_streams_open": "Open GET /stream streams; at --max-streams, more are answered 503.",
     ]
 
     /// The HELP text of `name`; a metric nobody described yet still gets one, so scrapers never see

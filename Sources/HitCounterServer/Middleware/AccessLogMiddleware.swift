@@ -1,9 +1,9 @@
 import Hummingbird
 import Logging
 
-/// One line per request at `debug`: method, path without the query, status and milliseconds, with
-/// Hummingbird's `hb.request.id`. The query is left out: it holds counter keys, which are the
-/// users' data, not ours to log.
+/// One line per request at `debug`: method, the route's pattern, status and milliseconds, with
+/// Hummingbird's `hb.request.id`. Neither the query nor the path as sent: they hold counter keys,
+/// which are the users' data, not ours to log (`Route.recordedPath`).
 struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // At info and above the line is never written: skip the clock.
@@ -28,7 +28,7 @@ struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
             "request",
             metadata: [
                 "http.method": "\(request.method.rawValue)",
-                "http.path": "\(request.uri.path)",
+                "http.path": "\(Route.recordedPath(request.uri.path))",
                 "http.status": "\(status.code)",
                 "duration_ms": "\((milliseconds * 1000).rounded() / 1000)",
             ]

@@ -22,13 +22,16 @@ extension AccessTokens {
     }
 
     /// Throws the 401 for a hit the request may not count: a token that opens writes counts any hit;
-    /// without one, only a public counter's, one hit at a time and with no callback.
-    func authorizeHit(_ request: Request, key: CounterKey, count: Int, callback: String?) throws(RequestError) {
+    /// without one, only a public counter's, one hit at a time, with no id and no callback (an id or a
+    /// callback is state kept per hit), and only while the prefix's quota of new counters this minute
+    /// lasts (the 429 of `quota`).
+    func authorizeHit(_ request: Request, key: CounterKey, count: Int, id: HitID?, callback: String?, quota: PublicCounterQuota) throws(RequestError) {
         if self.isAuthorized(.write, request) { return }
         try self.authorize(.write, request, keys: [key])
-        guard count == 1, callback == nil else {
-            throw Self.unauthorized("without a token, a public counter takes one hit at a time (count 1) and no callback")
+        guard count == 1, id == nil, callback == nil else {
+            throw Self.unauthorized("without a token, a public counter takes one hit at a time (count 1), with no id and no callback")
         }
+        if let prefix = self.publicPrefix(of: key) { try quota.admit(key, prefix: prefix) }
     }
 
     private static func unauthorized(_ message: String) -> RequestError {

@@ -22,10 +22,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw RequestError.answering(error, logger: context.logger)
         } catch let error as HTTPError where error.status == .notFound {
             if let route = Route(matching: request.uri.path), self.routes.contains(route) {
-                let methods = route.methods.map(\.rawValue).joined(separator: ", ")
-                throw RequestError(
-                    .methodNotAllowed, "\(route.path) does not take \(request.method); it takes \(methods)", headers: [.allow: methods]
-                )
+                throw RequestError.methodNotAllowed(route, request.method)
             }
             throw RequestError(.notFound, error.body ?? "no route for \(request.method) \(request.uri.path)")
         } catch let error as HTTPParserError {

@@ -30,6 +30,8 @@ struct AdminRoutes: Sendable {
     /// `{"key","reset":true}`: the counter's hits, unique ids and ids are gone; a hit after this counts
     /// from zero. The key is the rest of the path, percent-encoded as needed (`/counters/blog%2Fpost`).
     @Sendable func reset(request: Request, context: BasicRequestContext) async throws -> JSONObject {
+        // It takes nothing but the path: `?anything` is a mistake to say, not to ignore.
+        _ = try RequestParameters(query: request.uri.query, allowed: [])
         // As the router reads paths: empty segments do not count (`//counters/a/` is `/counters/a`).
         let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
         let encoded = segments.dropFirst().joined(separator: "/").utf8

@@ -12,6 +12,8 @@ struct HitRoutes: Sendable {
     var callbackURLs: Set<String> = []
     var tokens = AccessTokens()
     var web = WebCounting()
+    /// New public counters anonymous clients may count this minute.
+    var quota = PublicCounterQuota(perMinute: WebCounting().publicCountersPerMinute)
 
     /// Answers once the hit is stored: an acknowledged hit is never lost by this service. With an
     /// `id`, `counted` says whether this call counted or the id had been counted already. The body may
@@ -19,8 +21,8 @@ struct HitRoutes: Sendable {
     @Sendable func hit(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let parameters = try await RequestParameters(request, allowed: HitRequest.parameters, bodyTimeout: self.bodyTimeout)
         let hit = try HitRequest(parameters, callbackURLs: self.callbackURLs)
-        try self.tokens.authorizeHit(request, key: hit.key, count: hit.count, callback: hit.callback)
-        if self.web.doesNotTrack(request) { return hit.answer(HitReceipt(second: 0, counted: false)) }
+        try self.tokens.authorizeHit(request, key: hit.key, count: hit.count, id: hit.id, callback: hit.callback, quota: self.quota)
+        if self.web.doesNotTrack(request, tokens: self.tokens) { return hit.answer(HitReceipt(second: 0, counted: false)) }
         return hit.answer(try await self.counter.hit(key: hit.key, count: hit.count, id: hit.id, callback: hit.callback))
     }
 
@@ -29,7 +31,7 @@ struct HitRoutes: Sendable {
     /// write token, public counters or not (`Route.opensForPublicKeys`).
     @Sendable func batch(request: Request, context: BasicRequestContext) async throws -> JSONObject {
         let batch = try await BatchRequest(request, maxHits: self.web.maxBatch, bodyTimeout: self.bodyTimeout, callbackURLs: self.callbackURLs)
-        if self.web.doesNotTrack(request) { return batch.answer(batch.hits.map { _ in HitReceipt(second: 0, counted: false) }) }
+        if self.web.doesNotTrack(request, tokens: self.tokens) { return batch.answer(batch.hits.map { _ in HitReceipt(second: 0, counted: false) }) }
         return batch.answer(try await self.counter.hit(batch.hits.map { Hit(key: $0.key, count: $0.count, id: $0.id, callback: $0.callback) }))
     }
 

@@ -26,8 +26,15 @@ enum Route: String, CaseIterable, Sendable {
     /// The path the router registers: the counter's key follows `/counters/`.
     var pattern: String { self == .counters ? "/counters/**" : self.rawValue }
 
-    /// The method its handler answers; a `GET` route answers `HEAD` too (Hummingbird's
-    /// `autoGenerateHeadEndpoints`: the same answer without its body).
+    /// How logs and traces name a request's path: its route's pattern, never the path as sent (which
+    /// holds a counter's key on `/counters/{key}`, and whatever a client puts there elsewhere), or
+    /// `NotFound` (as the metrics label it) when no route matches.
+    static func recordedPath(_ path: String) -> String {
+        guard let route = Route(matching: path) else { return "NotFound" }
+        return route == .counters ? "/counters/{key}" : route.rawValue
+    }
+
+    /// The method its handler answers.
     var method: HTTPRequest.Method {
         switch self {
         case .hit, .batch: .post
@@ -36,7 +43,10 @@ enum Route: String, CaseIterable, Sendable {
         }
     }
 
-    var methods: [HTTPRequest.Method] { self.method == .get ? [.get, .head] : [self.method] }
+    /// What it answers: a `GET` route answers `HEAD` too (Hummingbird's `autoGenerateHeadEndpoints`:
+    /// the same answer without its body), but for the stream, whose `GET` answer has no length to tell
+    /// and no end (its `HEAD` is a 405).
+    var methods: [HTTPRequest.Method] { self.method == .get && self != .stream ? [.get, .head] : [self.method] }
 
     /// Who may call it when tokens are configured: probes and scrapers stay open, and so does the
     /// dashboard's page, which holds no data (it asks for the read token and sends it in a header).

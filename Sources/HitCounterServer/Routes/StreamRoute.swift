@@ -23,16 +23,19 @@ struct StreamRoute: Sendable {
     @Sendable func stream(request: Request, context: BasicRequestContext) async throws -> Response {
         let parameters = try RequestParameters(query: request.uri.query, allowed: ["key"])
         let key = try parameters.key()
+        // A stream has no length to tell and no end, so no HEAD answer can say what GET's would
+        // (Hummingbird's would say `Content-Length: 0`): HEAD is not one of its methods.
+        guard request.method == .get else { throw RequestError.methodNotAllowed(.stream, request.method) }
         let headers: HTTPFields = [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", .init("X-Accel-Buffering")!: "no"]
-        // A HEAD request gets GET's headers only, and holds no stream.
-        guard request.method != .head else { return Response(status: .ok, headers: headers, body: ResponseBody { try await $0.finish(nil) }) }
         guard !self.drain.isDraining else { throw RequestError.storeUnavailable("the service is shutting down") }
-        guard self.streams.open() else {
+        guard let place = self.streams.open() else {
             throw RequestError.storeUnavailable("too many open streams (\(self.streams.limit)); try again later")
         }
         let logger = context.logger
+        // The body holds the place: if it never runs (the head's write failed), dropping the answer
+        // gives the place back.
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer { self.streams.close() }
+            defer { place.release() }
             do {
                 try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                 try await self.events(key: key, writer: &writer, logger: logger)

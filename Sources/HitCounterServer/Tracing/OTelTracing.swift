@@ -23,7 +23,7 @@ enum OTelTracing {
         configuration.serviceName = "hitcounter"
         configuration.logs.enabled = false
         configuration.metrics.enabled = false
-        configuration.diagnosticLogger = .custom(logger)
+        configuration.diagnosticLogger = .custom(Logger(label: logger.label) { _ in OTelDiagnosticLogHandler(wrapped: logger.handler) })
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         return (backend.factory, backend.service)
     }

@@ -5,8 +5,19 @@ struct Badge: Sendable {
     let label: String
     let value: String
 
-    /// The longest label, in characters.
+    /// The longest label, in Unicode scalars: combining marks count one each, so a label cannot stack
+    /// them without end on one character.
     static let maxLabel = 64
+
+    /// `label` without the bidirectional controls (embeddings, overrides, isolates and marks) that would
+    /// make the badge show its text in an order other than the one sent.
+    static func displayed(_ label: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: label.unicodeScalars.filter { !Self.bidiControls.contains($0.value) })
+        return String(scalars)
+    }
+
+    private static let bidiControls: Set<UInt32> = [0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]
 
     var svg: String {
         let labelWidth = Self.width(of: self.label) + 10

@@ -14,6 +14,18 @@ struct WebCounting: Sendable {
         case any
         case exactly(Set<String>)
 
+        /// What every answer of a route pages may call carries, `Origin` or not (the Fetch standard's
+        /// advice on CORS and HTTP caches): with a list, whether and which `Access-Control-Allow-Origin`
+        /// an answer gets depends on `Origin`, so `Vary: Origin` keeps a shared cache from giving one
+        /// page's answer to another; with `*`, the same `Access-Control-Allow-Origin: *` everywhere.
+        var headersOnEveryAnswer: HTTPFields {
+            switch self {
+            case .none: [:]
+            case .any: [.accessControlAllowOrigin: "*"]
+            case .exactly: [.vary: "Origin"]
+            }
+        }
+
         func allows(_ origin: String) -> Bool {
             switch self {
             case .none: false
@@ -31,16 +43,29 @@ struct WebCounting: Sendable {
     var respectsDoNotTrack = false
     /// Hits one `POST /hit/batch` may carry.
     var maxBatch = 100
+    /// Distinct counters under each public prefix that anonymous clients may count per minute, per
+    /// replica (`PublicCounterQuota`).
+    var publicCountersPerMinute = 300
 
-    /// Whether a hit from this request is skipped: the operator respects Do-Not-Track, the browser
-    /// sends `DNT: 1` or `Sec-GPC: 1`, and the request carries no token (a client with one is not a
-    /// tracked reader, and with no write token set, a browser's request carries none).
-    func doesNotTrack(_ request: Request) -> Bool {
-        self.doesNotTrack(request.headers)
+    /// The origins whose pages may call `route` (none for a route no page on another origin may call).
+    func origins(for route: Route?) -> Origins {
+        switch route?.crossOrigin {
+        case .count: self.countOrigins
+        case .read: self.readOrigins
+        case nil: .none
+        }
     }
 
-    func doesNotTrack(_ headers: HTTPFields) -> Bool {
-        self.respectsDoNotTrack && headers[.authorization] == nil && (headers[.dnt] == "1" || headers[.secGPC] == "1")
+    /// Whether a hit from this request is skipped: the operator respects Do-Not-Track, the browser
+    /// sends `DNT: 1` or `Sec-GPC: 1`, and the request does not carry the write token (a client with it
+    /// is not a tracked reader; any other `Authorization`, a wrong token or another scheme, does not
+    /// count, or a header would be all it took to switch the preference off).
+    func doesNotTrack(_ request: Request, tokens: AccessTokens) -> Bool {
+        self.doesNotTrack(request.headers, tokens: tokens)
+    }
+
+    func doesNotTrack(_ headers: HTTPFields, tokens: AccessTokens) -> Bool {
+        self.respectsDoNotTrack && (headers[.dnt] == "1" || headers[.secGPC] == "1") && !tokens.carriesWriteToken(headers)
     }
 }
 

@@ -11,6 +11,7 @@ struct WebRoutes: Sendable {
     let counter: HitCounter
     let tokens: AccessTokens
     let web: WebCounting
+    let quota: PublicCounterQuota
 
     /// The 1x1 transparent GIF the pixel answers.
     static let pixel = ByteBuffer(bytes: [
@@ -19,13 +20,13 @@ struct WebRoutes: Sendable {
     ])
 
     /// `GET /count.gif?key=...[&id=...]`: counts one hit, answers a 1x1 GIF no cache keeps (so every
-    /// view reaches the service). Refusals are JSON, as everywhere. No `Origin` check: an `<img>` sends
+    /// view reaches the service). An `id` needs the write token, as on `POST /hit`. Refusals are JSON, as everywhere. No `Origin` check: an `<img>` sends
     /// none, so whoever can load the image can count it; that is what a public counter is.
     @Sendable func countPixel(request: Request, context: BasicRequestContext) async throws -> Response {
         let hit = try HitRequest(RequestParameters(query: request.uri.query, allowed: ["key", "id"]), callbackURLs: [])
-        try self.tokens.authorizeHit(request, key: hit.key, count: 1, callback: nil)
+        try self.tokens.authorizeHit(request, key: hit.key, count: 1, id: hit.id, callback: nil, quota: self.quota)
         // HEAD (a link checker, a proxy) asks about the image; only GET counts a view.
-        if request.method == .get, !self.web.doesNotTrack(request) {
+        if request.method == .get, !self.web.doesNotTrack(request, tokens: self.tokens) {
             try await self.counter.hit(key: hit.key, count: 1, id: hit.id)
         }
         return Response(
@@ -50,20 +51,31 @@ struct WebRoutes: Sendable {
         let key = try parameters.key()
         let range = try parameters.integer("range", in: 1...self.counter.maxRange, default: self.counter.maxRange)
         let unique = try parameters.boolean("unique")
-        let label = try parameters.string("label", default: "views")
-        guard !label.isEmpty, label.count <= Badge.maxLabel else {
-            throw RequestError.badParameter("label", "must be from 1 to \(Badge.maxLabel) characters")
+        let label = Badge.displayed(try parameters.string("label", default: "views"))
+        guard !label.isEmpty, label.unicodeScalars.count <= Badge.maxLabel else {
+            throw RequestError.badParameter("label", "must be from 1 to \(Badge.maxLabel) characters (Unicode scalars), bidirectional controls not counted")
         }
         try self.tokens.authorize(.read, request, keys: [key])
         let hits = try await self.counter.hits(key: key, range: range, unique: unique)
         let svg = Badge(label: label, value: Badge.grouped(hits)).svg
         let tag = "\"\(Self.fingerprint(svg))\""
         var headers: HTTPFields = [.cacheControl: "no-cache", .eTag: tag]
-        if request.headers[.ifNoneMatch]?.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == tag }) == true {
+        if Self.matches(request.headers[.ifNoneMatch], tag) {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = "image/svg+xml; charset=utf-8"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: svg)))
+    }
+
+    /// Whether an `If-None-Match` value names `tag`: `*`, or a list with the tag in it, compared weakly
+    /// (RFC 9110 13.1.2: `W/"x"` matches `"x"`, as a proxy that compressed the badge sends it back).
+    static func matches(_ ifNoneMatch: String?, _ tag: String) -> Bool {
+        guard let ifNoneMatch else { return false }
+        if ifNoneMatch.trimmingCharacters(in: .whitespaces) == "*" { return true }
+        return ifNoneMatch.split(separator: ",").contains { candidate in
+            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
+            return (trimmed.hasPrefix("W/") ? String(trimmed.dropFirst(2)) : trimmed) == tag
+        }
     }
 
     /// FNV-1a of the badge, in hex: enough to tell two badges apart.

@@ -1,11 +1,11 @@
-/// Resets one counter (`DELETE /counters/{key}`): deletes its keys (buckets, unique series, ids,
-/// callbacks), all in one atomic call, and takes it out of top sets. See docs/managing-counters.md.
+/// One call of a counter's reset (`DELETE /counters/{key}`): deletes some of its keys (buckets, unique
+/// series, ids, callbacks) and takes it out of some top sets. See docs/web-counting.md#resetting.
 ///
-/// The store finds the counter's keys with `SCAN` first and adds the buckets a hit could be writing
-/// now; a key made after the scan and not among those (a new id, in the moment between the two) is
-/// left, which only means that id stays counted. Top sets are many (one per minute of the max range):
-/// the first call takes the counter out of the most recent ones with the keys, later calls out of the
-/// rest, a few thousand at a time.
+/// The store finds the counter's keys with `SCAN` first. The first call deletes the buckets a hit could
+/// be writing now, atomic against hits, and takes the counter out of the most recent top sets; later
+/// calls delete the rest a thousand keys at a time and take it out of the other top sets a few
+/// thousand at a time, so no call holds Redis long. A key made after the scan and not among those (a
+/// new id, in the moment between the two) is left, which only means that id stays counted.
 struct ResetScript: RedisScriptCall {
     let keys: [[UInt8]]
     let arguments: [RedisArgument]
