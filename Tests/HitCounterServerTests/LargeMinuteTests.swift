@@ -74,6 +74,8 @@ struct LargeMinuteTests {
                 slowest Redis call \(slowest) µs
                 """
             )
+            // For `bench/large-minute`, which runs this test against a release build.
+            print("large-minute figures: p50 \(before.p50) \(during.p50) p99 \(before.p99) \(during.p99) slowest \(slowest) hits \(during.requests) errors \(before.errors + during.errors) rollup \(times.first ?? "-") \(times.last ?? "-")")
             #expect(slowest < 10_000, "no Redis call of 10 ms or more: \(slowest) µs")
             #expect(during.errors == 0 && before.errors == 0)
             // Hits keep their latency: a ceiling measured in the same run, not a fixed number. A stall would
@@ -110,7 +112,10 @@ struct LargeMinuteTests {
         }
     }
 
-    static let niceness = 10
+    /// The server's and the load tool's nice value: 10 in the test, so SLOWLOG times Redis, not the
+    /// scheduler (see below); `bench/large-minute` runs the server at 0, as in production, where the
+    /// roll-up's thread (nice 10) yields to the event loops.
+    static var niceness: Int { Int(ProcessInfo.processInfo.environment["HITCOUNTER_LARGE_NICENESS"] ?? "") ?? 10 }
 
     /// How many roll-up events the log sink has written (`hitcounter_rollup_events_total`).
     static func rolledUp(_ server: ServerProcess) async throws -> Int {
@@ -126,8 +131,8 @@ struct LargeMinuteTests {
         try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
     }
 
-    /// `POST /hit` at 100 per second for `seconds`, from the load tool: its p99 and its errors.
-    static func load(_ server: ServerProcess, seconds: Int) async throws -> (p99: Double, requests: Int, errors: Int) {
+    /// `POST /hit` at 100 per second for `seconds`, from the load tool: its p50, p99 and its errors.
+    static func load(_ server: ServerProcess, seconds: Int) async throws -> (p50: Double, p99: Double, requests: Int, errors: Int) {
         let report = FileManager.default.temporaryDirectory.appendingPathComponent("large-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: report) }
         let loader = URL(fileURLWithPath: ServerProcess.binary).deletingLastPathComponent().appendingPathComponent("hitcounter-load").path
@@ -143,7 +148,10 @@ struct LargeMinuteTests {
         }
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
         let latency = try #require(json["latency_ms"] as? [String: Any])
-        return (try #require(latency["p99"] as? Double), try #require(json["requests"] as? Int), try #require(json["errors"] as? Int))
+        return (
+            try #require(latency["p50"] as? Double), try #require(latency["p99"] as? Double), try #require(json["requests"] as? Int),
+            try #require(json["errors"] as? Int)
+        )
     }
 
     /// The roll-up log lines of `minute`: each event's key and when it was logged.

@@ -7,9 +7,12 @@ public final class ServerProcess: @unchecked Sendable {
     public let process: ChildProcess
     public let logFile: String
 
-    /// The binary built beside the test bundle (`swift build --build-tests` builds both).
+    /// The binary built beside the test bundle (`swift build --build-tests` builds both), or the one
+    /// `HITCOUNTER_SERVER_BINARY` names (a benchmark runs a test against a release build that way;
+    /// the load tool is taken from beside it).
     public static var binary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("HitCounterServer").path
+        ProcessInfo.processInfo.environment["HITCOUNTER_SERVER_BINARY"]
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("HitCounterServer").path
     }
 
     /// Starts `HitCounterServer --port <free port> <arguments>` (with `environment` added, at `niceness`)

