@@ -30,6 +30,7 @@ struct ClusterLoadTests {
                 try await ServerProcess(["--redis-url", url, "--log-level", "warning"]),
             ]
             let primaries = try cluster.primaries()
+            try #require(primaries.count == 3, "three primaries: \(primaries.map(\.port))")
             let from = try primaries[0].cli(["CLUSTER", "MYID"]), to = try primaries[2].cli(["CLUSTER", "MYID"])
             let keys = 300
             let started = ContinuousClock.now

@@ -132,6 +132,44 @@ import Testing
         }
     }
 
+    /// With a wait for replicas, a flight waits once on its primary, not once per slot call: a batch
+    /// over 300 counters (about 100 slots a primary, a script call each) makes one `WAIT` on each
+    /// primary, in the same write as its calls (one per call cost a hit 27 %, docs/cluster.md); and
+    /// every hit counts once.
+    @Test func aFlightWaitsForReplicasOncePerPrimary() async throws {
+        try await withRedisCluster { cluster in
+            let store = Self.store(cluster, waitReplicas: 1)
+            defer { store.shutdown() }
+            let counter = HitCounter(store: store)
+            // The first hit finds the cluster's map (flights go per primary from then on), and the next
+            // load the script on every primary (a primary without it answers NOSCRIPT, and the calls go
+            // again after a `SCRIPT LOAD`, with a second `WAIT`).
+            _ = try await counter.hit(key: "warm-up", count: 1, id: nil)
+            _ = try await counter.hit((0..<30).map { Hit(key: CounterKey("warm-up-\($0)")) })
+            let primaries = try cluster.primaries()
+            for primary in primaries { _ = try primary.cli(["CONFIG", "RESETSTAT"]) }
+            let keys = (0..<300).map { CounterKey("wait-\($0)") }
+            let receipts = try await counter.hit(keys.map { Hit(key: $0) })
+            #expect(receipts.count == keys.count)
+            for primary in primaries {
+                let stats = try primary.cli(["INFO", "commandstats"])
+                let calls = Self.calls("evalsha", in: stats) + Self.calls("eval", in: stats)
+                #expect(calls >= 50, "about a hundred slot calls on \(primary.port): \(calls)")
+                #expect(Self.calls("wait", in: stats) == 1, "one WAIT for \(calls) calls on \(primary.port)")
+            }
+            for key in keys {
+                #expect(try await counter.hits(key: key, range: 60) == 1, "\(key)")
+            }
+        }
+    }
+
+    /// How many times a command ran, from `INFO commandstats`.
+    static func calls(_ command: String, in stats: String) -> Int {
+        let prefix = "cmdstat_\(command):calls="
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(prefix) }) else { return 0 }
+        return Int(line.dropFirst(prefix.count).prefix { $0.isNumber }) ?? 0
+    }
+
     /// `kill -9` of a primary under load from two replicas, one acknowledging hits as soon as the
     /// primary stored them, one only once a replica has them too (`WAIT 1`):
     /// - the other shards are served all along, by both;

@@ -84,7 +84,10 @@ public final class RedisCluster: @unchecked Sendable {
         var lines: [(Int, Int, Int)] = []
         for line in try asked.cli(["CLUSTER", "NODES"]).split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count >= 8, fields[2].contains("master"), !fields[2].contains("fail"),
+            // `fail?` is one node's suspicion (no pong within the node timeout), which a loaded machine
+            // gives a live node now and then; only `fail`, agreed by the cluster, is a dead primary.
+            let flags = fields.count >= 8 ? fields[2].split(separator: ",") : []
+            guard fields.count >= 8, flags.contains("master"), !flags.contains("fail"),
                 let port = Int(fields[1].split(separator: "@")[0].split(separator: ":").last ?? "")
             else { continue }
             for range in fields.dropFirst(8) where !range.hasPrefix("[") {

@@ -260,6 +260,12 @@ final class ClusterClient: Sendable {
         return ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN"].contains(code) ? .busy : .reply
     }
 
+    /// Whether a command answered `reply` without running: a redirect, or a node busy for now.
+    static func isRouting(_ reply: RESPValue) -> Bool {
+        if case .reply = Self.verdict(reply) { return false }
+        return true
+    }
+
     /// Runs a script whose keys are all in `slot`, with `after` in the same write (`WAIT`); answers the
     /// replies of both, error replies as values.
     func evaluate(
@@ -267,6 +273,32 @@ final class ClusterClient: Sendable {
     ) -> EventLoopFuture<[RESPValue]> {
         self.routed(slot: slot, on: eventLoop, attempt: Attempt()) { node, asking in
             node.evaluate(script, keys: keys, arguments: arguments, before: asking ? [RedisCommand("ASKING")] : [], after: after, on: eventLoop)
+        }
+    }
+
+    /// Runs several calls of `script` in one write to the primary the map names for all of their slots,
+    /// with `after` once at the end; answers each call's reply, then `after`'s, error replies as values
+    /// (a call redirected or refused for now did not run: the caller sends it again on its own). Nil,
+    /// sending nothing, when the map names no single primary for them all, or the write could not be
+    /// made (then nothing ran).
+    func evaluate(
+        _ script: RedisScript, calls: [(keys: [[UInt8]], arguments: [RedisArgument])], slots: [Int], after: [RedisCommand], on eventLoop: any EventLoop
+    ) -> EventLoopFuture<[RESPValue]?> {
+        let known = self.state.withLockedValue { state -> (ClusterNode, Member)? in
+            let owners = Set(slots.map { state.owners[$0] })
+            guard owners.count == 1, let address = owners.first ?? nil else { return nil }
+            return (address, self.node(address, in: &state))
+        }
+        guard let (_, member) = known else { return eventLoop.makeSucceededFuture(nil) }
+        member.roundTrips.increment()
+        return member.node.evaluate(script, calls: calls, after: after, on: eventLoop).map { Optional($0) }.flatMapError { error in
+            member.errors.increment()
+            // Never written: each call finds its node on its own. Written, with the outcome unknown: fail.
+            guard let redisError = error as? RedisError, redisError.kind == .connectionFailed else {
+                if let redisError = error as? RedisError, redisError.kind == .connectionClosed || redisError.kind == .timeout { self.requestRefresh() }
+                return eventLoop.makeFailedFuture(error)
+            }
+            return eventLoop.makeSucceededFuture(nil)
         }
     }
 

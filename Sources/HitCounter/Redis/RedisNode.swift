@@ -84,6 +84,38 @@ final class RedisNode: Sendable {
         }
     }
 
+    /// Runs several calls of `script` in one write on `eventLoop`'s connection, with `after` once at the
+    /// end (one `WAIT` covers them all: it counts the replicas that have every write of the connection
+    /// before it). Answers each call's reply, then `after`'s. Calls answered NOSCRIPT are sent again
+    /// together after a `SCRIPT LOAD`, with `after` again, whose reply then stands.
+    func evaluate(
+        _ script: RedisScript, calls: [(keys: [[UInt8]], arguments: [RedisArgument])], after: [RedisCommand], on eventLoop: any EventLoop
+    ) -> EventLoopFuture<[RESPValue]> {
+        let commands = calls.map { call in
+            var tail: [RedisArgument] = [RedisArgument(script.sha1), RedisArgument(call.keys.count)]
+            tail.reserveCapacity(call.keys.count + call.arguments.count + 2)
+            for key in call.keys { tail.append(RedisArgument(bytes: key)) }
+            tail += call.arguments
+            return RedisCommand("EVALSHA", tail)
+        }
+        let count = commands.count
+        return self.send(commands + after, on: eventLoop).flatMap { replies in
+            let missing = replies.prefix(count).indices.filter { index in
+                if case .error(let message) = replies[index], message.hasPrefix("NOSCRIPT") { return true }
+                return false
+            }
+            guard !missing.isEmpty else { return eventLoop.makeSucceededFuture(replies) }
+            // This server does not have the script (yet): loaded, it runs them all as EVALSHA.
+            let again = [RedisCommand("SCRIPT", ["LOAD", RedisArgument(script.source)])] + missing.map { commands[$0] } + after
+            return self.send(again, on: eventLoop).map { second in
+                var merged = replies
+                for (position, index) in missing.enumerated() { merged[index] = second[1 + position] }
+                merged.replaceSubrange(count..., with: second.suffix(after.count))
+                return merged
+            }
+        }
+    }
+
     /// Closes the connections; later commands fail with `shutdown`.
     func shutdown() {
         for slot in self.slots { slot.shutdown() }

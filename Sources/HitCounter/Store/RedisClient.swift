@@ -142,11 +142,63 @@ public final class RedisClient: Sendable {
     func run<Call: RedisScriptCall>(
         _ call: Call, on eventLoop: any EventLoop, tracing parents: [TraceParent] = [], attributes: SpanAttributes = [:], replicated: Bool = false
     ) -> EventLoopFuture<Call.Reply> {
+        let spans = self.spans(of: call, parents: parents, attributes: attributes)
+        return self.execute(call, on: eventLoop, replicated: replicated).ending(spans)
+    }
+
+    /// Runs script calls together: in one write to the Redis of their keys (in a cluster, when one
+    /// primary holds them all), with one `WAIT` after them all when `replicated` and `waitReplicas` is
+    /// set, rather than one per call. A call that did not run there (NOSCRIPT, a redirect, a node busy
+    /// for now), and every call when no one node holds them all, runs on its own with its own `WAIT`.
+    /// Answers each call's outcome, in order, as `run` would; traced per call, as `run` is.
+    func run<Call: RedisScriptCall>(
+        together calls: [Call], on eventLoop: any EventLoop, tracing parents: [[TraceParent]], attributes: [SpanAttributes], replicated: Bool
+    ) -> [EventLoopFuture<Call.Reply>] {
+        let spans = calls.indices.map { self.spans(of: calls[$0], parents: parents[$0], attributes: attributes[$0]) }
+        guard calls.count > 1 else { return calls.indices.map { self.execute(calls[$0], on: eventLoop, replicated: replicated).ending(spans[$0]) } }
+        let replicas = replicated ? self.configuration.waitReplicas : 0
+        let after = self.wait(replicas)
+        let pieces = calls.map { (keys: $0.keys, arguments: $0.arguments) }
+        let together = self.withRouting(on: eventLoop) { routing -> EventLoopFuture<[RESPValue]?> in
+            switch routing {
+            case .standalone(let node):
+                return node.evaluate(Call.script, calls: pieces, after: after, on: eventLoop).map { Optional($0) }
+            case .cluster(let cluster):
+                let slots = calls.map { $0.keys.first.map(HashSlot.of) ?? 0 }
+                return cluster.evaluate(Call.script, calls: pieces, slots: slots, after: after, on: eventLoop)
+            }
+        }
+        return calls.indices.map { index in
+            together.flatMap { replies -> EventLoopFuture<Call.Reply> in
+                guard let replies, !Self.didNotRun(replies[index]) else { return self.execute(calls[index], on: eventLoop, replicated: replicated) }
+                return eventLoop.makeCompletedFuture(withResultOf: {
+                    try self.decode(Call.self, replies[index], waited: replicas > 0 ? replies.last : nil, replicas: replicas)
+                })
+            }.ending(spans[index])
+        }
+    }
+
+    private func spans<Call: RedisScriptCall>(of call: Call, parents: [TraceParent], attributes: SpanAttributes) -> [any Span] {
         var attributes = attributes
         attributes["hitcounter.script"] = Call.script.name
-        let spans = self.spans.start("EVALSHA", commands: 1, parents: parents, attributes: attributes)
+        return self.spans.start("EVALSHA", commands: 1, parents: parents, attributes: attributes)
+    }
+
+    /// `WAIT` for `replicas`, or nothing.
+    private func wait(_ replicas: Int) -> [RedisCommand] {
+        replicas > 0 ? [RedisCommand("WAIT", [RedisArgument(replicas), RedisArgument(self.waitMilliseconds)])] : []
+    }
+
+    /// A reply of a command that did not run: the script was not cached, or a cluster node sent it
+    /// elsewhere or refused it for now.
+    private static func didNotRun(_ reply: RESPValue) -> Bool {
+        guard case .error(let message) = reply else { return false }
+        return message.hasPrefix("NOSCRIPT") || ClusterClient.isRouting(reply)
+    }
+
+    private func execute<Call: RedisScriptCall>(_ call: Call, on eventLoop: any EventLoop, replicated: Bool) -> EventLoopFuture<Call.Reply> {
         let replicas = replicated ? self.configuration.waitReplicas : 0
-        let after = replicas > 0 ? [RedisCommand("WAIT", [RedisArgument(replicas), RedisArgument(self.waitMilliseconds)])] : []
+        let after = self.wait(replicas)
         return self.withRouting(on: eventLoop) { routing -> EventLoopFuture<[RESPValue]> in
             switch routing {
             case .standalone(let node):
@@ -156,15 +208,20 @@ public final class RedisClient: Sendable {
                 return cluster.evaluate(Call.script, keys: call.keys, arguments: call.arguments, slot: slot, after: after, on: eventLoop)
             }
         }.flatMapThrowing { replies in
-            if case .error(let message) = replies[0] { throw RedisError.replyError(message) }
-            if replicas > 0 {
-                let reached = replies[1].int64 ?? 0
-                guard reached >= replicas else {
-                    throw RedisError(.refused, "NOREPLICAS the write reached \(reached) of \(replicas) replicas within \(self.waitMilliseconds) ms")
-                }
+            try self.decode(Call.self, replies[0], waited: replicas > 0 ? replies[1] : nil, replicas: replicas)
+        }
+    }
+
+    /// A script's reply, once `WAIT` (when asked for) said enough replicas have its writes.
+    private func decode<Call: RedisScriptCall>(_: Call.Type, _ reply: RESPValue, waited: RESPValue?, replicas: Int) throws -> Call.Reply {
+        if case .error(let message) = reply { throw RedisError.replyError(message) }
+        if let waited {
+            let reached = waited.int64 ?? 0
+            guard reached >= replicas else {
+                throw RedisError(.refused, "NOREPLICAS the write reached \(reached) of \(replicas) replicas within \(self.waitMilliseconds) ms")
             }
-            return try Call.decode(replies[0])
-        }.ending(spans)
+        }
+        return try Call.decode(reply)
     }
 
     func run<Call: RedisScriptCall>(_ call: Call) async throws -> Call.Reply {

@@ -236,7 +236,9 @@ public final class RedisHitStore: HitStore {
             if groups[call] == nil { order.append(call) }
             groups[call, default: []].append(index)
         }
-        let calls = order.flatMap { group in Self.calls(groups[group]!, of: flight).map { (group, $0) } }.map { group, parts in
+        // Every call's first try goes in one write, with one `WAIT` after them all (a flight's counters
+        // are all on one primary); a call planned again goes on its own.
+        let planned = order.flatMap { group in Self.calls(groups[group]!, of: flight).map { (group, $0) } }.map { group, parts in
             let counters = parts.map { part in
                 let (target, batch) = flight[part.index]
                 return HitScript.Counter(
@@ -245,12 +247,21 @@ public final class RedisHitStore: HitStore {
             }
             // Each traced caller gets a child span for the call its hits are in.
             let members = parts.filter(\.isFirst).map(\.index)
-            let calls = members.reduce(0) { $0 + flight[$1].1.calls }
-            let traces = members.flatMap { flight[$0].1.traces }
-            return Self.count(
-                counters, second: group.second, slot: group.slot, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock,
-                maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: topKeys
+            let attempt = Attempt(
+                counters: counters, second: group.second, slot: group.slot, traces: members.flatMap { flight[$0].1.traces },
+                calls: members.reduce(0) { $0 + flight[$1].1.calls }
             )
+            return (parts, attempt)
+        }
+        let context = Context(client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: topKeys)
+        let sentAt = RedisClock.localMicroseconds()
+        let scripts = planned.map { context.script($0.1, planned: $0.1.second ?? clock.second()) }
+        let replies = client.run(
+            together: scripts, on: eventLoop, tracing: planned.map { $0.1.traces }, attributes: planned.map { $0.1.attributes }, replicated: true
+        )
+        let calls = zip(planned, replies).map { planned, reply in
+            let (parts, attempt) = planned
+            return context.settle(reply, of: attempt, sentAt: sentAt, on: eventLoop)
                 .map { outcomes in zip(parts.map(\.index), outcomes).map { $0 } }
                 // A call that failed fails its own counters only (in a cluster, one shard may be down).
                 .recover { error in parts.map { ($0.index, .failure(error)) } }
@@ -305,40 +316,72 @@ public final class RedisHitStore: HitStore {
         return calls
     }
 
-    private static func count(
-        _ counters: [HitScript.Counter], second: Int64?, slot: Int, on eventLoop: any EventLoop, traces: [TraceParent], calls: Int, client: RedisClient,
-        keys: KeySchema,
-        clock: RedisClock, maxRange: Int, dedupPeriod: Int, topKeys: Bool, attempt: Int = 1, refusedAt redisSecond: Int64? = nil
-    ) -> EventLoopFuture<[HitBatcher.Outcome]> {
-        // Planned again for the minute Redis said it was in, not for the estimate, which runs ahead of
-        // Redis by the last call's delay (see `RedisClock.read`).
-        let planned = second ?? redisSecond ?? clock.second()
-        let call = HitScript(
-            keys: keys, counters: counters, minute: BucketLevel.minutes.unitStart(planned), second: second, maxRange: maxRange, dedupPeriod: dedupPeriod,
-            topKeys: topKeys, slot: slot
-        )
-        let sentAt = RedisClock.localMicroseconds()
-        var attributes: SpanAttributes = [:]
-        if !traces.isEmpty {
-            attributes["hitcounter.batch.counters"] = counters.count
-            attributes["hitcounter.batch.calls"] = calls
-            attributes["hitcounter.attempt"] = attempt
-        }
-        return client.run(call, on: eventLoop, tracing: traces, attributes: attributes, replicated: true).flatMap { reply in
-            clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
-            guard let counted = reply.counted else {
-                guard attempt < Self.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
-                return Self.count(
-                    counters, second: second, slot: slot, on: eventLoop, traces: traces, calls: calls, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
-                    topKeys: topKeys, attempt: attempt + 1, refusedAt: reply.second
-                )
+    /// One script call's counters, and where it stands.
+    private struct Attempt: Sendable {
+        let counters: [HitScript.Counter]
+        /// The driven second, for tests; nil for Redis's clock.
+        let second: Int64?
+        let slot: Int
+        let traces: [TraceParent]
+        /// The requests whose hits are in the call.
+        let calls: Int
+        var number = 1
+
+        var attributes: SpanAttributes {
+            var attributes: SpanAttributes = [:]
+            if !self.traces.isEmpty {
+                attributes["hitcounter.batch.counters"] = self.counters.count
+                attributes["hitcounter.batch.calls"] = self.calls
+                attributes["hitcounter.attempt"] = self.number
             }
-            guard counted.count == counters.count else { return eventLoop.makeFailedFuture(HitScript.unexpected(.integer(Int64(counted.count)))) }
-            return eventLoop.makeSucceededFuture(zip(counters, counted).map { counter, result in
-                result.mapError { $0 as any Error }.flatMap { flags in
-                    flags.count == counter.ids.count ? .success((reply.second, flags)) : .failure(HitScript.unexpected(.integer(Int64(flags.count))))
+            return attributes
+        }
+    }
+
+    /// What every call of a flight shares.
+    private struct Context: Sendable {
+        let client: RedisClient
+        let keys: KeySchema
+        let clock: RedisClock
+        let maxRange: Int
+        let dedupPeriod: Int
+        let topKeys: Bool
+
+        /// The call for `attempt`'s counters, with the keys of the minute of `planned`.
+        func script(_ attempt: Attempt, planned: Int64) -> HitScript {
+            HitScript(
+                keys: self.keys, counters: attempt.counters, minute: BucketLevel.minutes.unitStart(planned), second: attempt.second,
+                maxRange: self.maxRange, dedupPeriod: self.dedupPeriod, topKeys: self.topKeys, slot: attempt.slot
+            )
+        }
+
+        /// Each counter's outcome from the call's reply; a call planned for another minute than Redis's
+        /// is planned again for Redis's minute, not for the estimate, which runs ahead of Redis by the
+        /// last call's delay (see `RedisClock.read`), and sent on its own.
+        func settle(
+            _ reply: EventLoopFuture<HitScript.Reply>, of attempt: Attempt, sentAt: Int64, on eventLoop: any EventLoop
+        ) -> EventLoopFuture<[HitBatcher.Outcome]> {
+            reply.flatMap { reply in
+                self.clock.observe(second: reply.second, microseconds: reply.microseconds, sentAt: sentAt)
+                guard let counted = reply.counted else {
+                    guard attempt.number < RedisHitStore.maxReplans else { return eventLoop.makeFailedFuture(RedisError.clockMoved) }
+                    var next = attempt
+                    next.number += 1
+                    let sentAt = RedisClock.localMicroseconds()
+                    let again = self.client.run(
+                        self.script(next, planned: attempt.second ?? reply.second), on: eventLoop, tracing: next.traces, attributes: next.attributes,
+                        replicated: true
+                    )
+                    return self.settle(again, of: next, sentAt: sentAt, on: eventLoop)
                 }
-            })
+                let counters = attempt.counters
+                guard counted.count == counters.count else { return eventLoop.makeFailedFuture(HitScript.unexpected(.integer(Int64(counted.count)))) }
+                return eventLoop.makeSucceededFuture(zip(counters, counted).map { counter, result in
+                    result.mapError { $0 as any Error }.flatMap { flags in
+                        flags.count == counter.ids.count ? .success((reply.second, flags)) : .failure(HitScript.unexpected(.integer(Int64(flags.count))))
+                    }
+                })
+            }
         }
     }
 }
