@@ -38,14 +38,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import cluster_port  # noqa: E402
 from compare import stop  # noqa: E402
-from run import ROOT, build, free_port, http_ok, rss_kib, run, wait_for  # noqa: E402
+from run import ROOT, build, free_port, http_ok, nginx_config, rss_kib, run, wait_for  # noqa: E402
 
 FAULTS = {"single": ["redis-kill", "service-kill", "redis-stop", "redis-pause", "redis-maxmemory"],
           "cluster": ["redis-kill", "service-kill", "redis-stop", "redis-pause", "redis-maxmemory", "reshard"]}
@@ -174,25 +173,15 @@ class Env:
         with open(conf, "w") as f:
             # proxy_next_upstream without non_idempotent: nginx retries a POST only if it never reached a
             # replica; a POST cut in mid-request is a 502 here, and the client retries it with its id.
-            f.write(textwrap.dedent(f"""\
-                worker_processes 1;
-                pid {self.work}/nginx.pid;
-                error_log {self.work}/nginx-error.log warn;
-                daemon off;
-                events {{ worker_connections 4096; }}
-                http {{
-                    access_log off;
-                    client_body_temp_path {self.work}/body; proxy_temp_path {self.work}/proxy;
-                    fastcgi_temp_path {self.work}/fastcgi; uwsgi_temp_path {self.work}/uwsgi; scgi_temp_path {self.work}/scgi;
-                    upstream hitcounter {{ {upstreams}keepalive 64; }}
-                    server {{
-                        listen 127.0.0.1:{self.port};
-                        location / {{
-                            proxy_pass http://hitcounter; proxy_http_version 1.1; proxy_set_header Connection "";
-                            proxy_next_upstream error timeout; proxy_next_upstream_tries 3; proxy_connect_timeout 1s;
-                        }}
+            f.write(nginx_config(self.work, f"""
+                upstream hitcounter {{ {upstreams}keepalive 64; }}
+                server {{
+                    listen 127.0.0.1:{self.port};
+                    location / {{
+                        proxy_pass http://hitcounter; proxy_http_version 1.1; proxy_set_header Connection "";
+                        proxy_next_upstream error timeout; proxy_next_upstream_tries 3; proxy_connect_timeout 1s;
                     }}
-                }}"""))
+                }}""", error_level="warn"))
         self.spawn(["nginx", "-e", os.path.join(self.work, "nginx-error.log"), "-p", self.work, "-c", conf], "nginx.log")
         wait_for(lambda: http_ok(self.port, "/healthz"), "nginx")
 

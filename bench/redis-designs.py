@@ -24,15 +24,13 @@ about 7,000 in the script (docs/performance.md). Runs on 127.0.0.1 only.
 import importlib.machinery
 import os
 import random
-import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, free_port, run, wait_for  # noqa: E402
+from run import ROOT, run  # noqa: E402
 
 # The hit script's Lua, as bench/redis-instructions reads it from HitScript.swift.
 _instructions = importlib.machinery.SourceFileLoader("redis_instructions", os.path.join(os.path.dirname(os.path.abspath(__file__)), "redis-instructions.py")).load_module()
@@ -128,29 +126,13 @@ def drive(port, design, sha, per_flight, distinct, flights):
 
 
 def measure(design, per_flight, distinct, flights, work):
-    port = free_port()
-    out = os.path.join(work, "callgrind.out")
-    server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
-                               str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
-        sha = run(["redis-cli", "-p", str(port), "script", "load", hit_script()]).strip()
-        drive(port, design, sha, per_flight, distinct, flights)  # makes the keys
-        subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
+    def setup(port):
+        return run(["redis-cli", "-p", str(port), "script", "load", hit_script()]).strip()
+
+    def drive_flights(port, sha):
         drive(port, design, sha, per_flight, distinct, flights)
-        subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, capture_output=True)
-        subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
-    finally:
-        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
-        server.wait()
-    total = 0
-    for name in os.listdir(work):
-        if name.startswith("callgrind.out"):
-            with open(os.path.join(work, name)) as f:
-                total += max([int(m.group(1)) for m in re.finditer(r"^(?:summary|totals): (\d+)", f.read(), re.M)] or [0])
-            os.remove(os.path.join(work, name))
-    return total / (flights * per_flight)
+
+    return _instructions.count_instructions(work, setup, drive_flights) / (flights * per_flight)
 
 
 def main():

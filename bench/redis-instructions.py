@@ -49,24 +49,29 @@ def arguments(port, counters, top_keys):
     return [str(len(keys))] + keys + argv
 
 
-def measure(source, counters, distinct, calls, work, top_keys=False):
-    """Instructions per counter of `calls` calls with `counters` counters each."""
+def count_instructions(work, setup, drive):
+    """Instructions a redis-server under callgrind spends in `drive(port, state)`, the second time it
+    runs: the first makes the keys. `setup(port)` runs before both (loading a script, say) and returns
+    their `state`. Fails if Redis answered any command with an error."""
     port = free_port()
     out = os.path.join(work, "callgrind.out")
     server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
                                str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def control(*args):
+        subprocess.run(["callgrind_control", *args, str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     try:
         wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
-        sha = run(["redis-cli", "-p", str(port), "script", "load", source]).strip()
-        call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(port, counters, top_keys)
-        subprocess.run(call, check=True, stdout=subprocess.DEVNULL)  # makes the keys
-        subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(call, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        state = setup(port)
+        drive(port, state)
+        control("-i", "on")
+        drive(port, state)
+        control("-i", "off")
+        control("-d")
         errors = run(["redis-cli", "-p", str(port), "info", "errorstats"])
-        assert "errorstat_" not in errors, f"the script failed: {errors}"
+        assert "errorstat_" not in errors, f"Redis answered errors: {errors}"
     finally:
         subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server.wait()
@@ -77,7 +82,19 @@ def measure(source, counters, distinct, calls, work, top_keys=False):
                 # Each dump holds what was counted since the one before; its summary and totals agree.
                 total += max([int(m.group(1)) for m in re.finditer(r"^(?:summary|totals): (\d+)", f.read(), re.M)] or [0])
             os.remove(os.path.join(work, name))
-    return total / (calls * counters)
+    return total
+
+
+def measure(source, counters, distinct, calls, work, top_keys=False):
+    """Instructions per counter of `calls` calls with `counters` counters each."""
+    def setup(port):
+        sha = run(["redis-cli", "-p", str(port), "script", "load", source]).strip()
+        return ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(port, counters, top_keys)
+
+    def drive(port, call):
+        subprocess.run(call, check=True, stdout=subprocess.DEVNULL)
+
+    return count_instructions(work, setup, drive) / (calls * counters)
 
 
 def main():

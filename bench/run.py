@@ -56,6 +56,22 @@ def wait_for(check, what, timeout=10):
     raise SystemExit(f"{what} did not come up")
 
 
+def nginx_config(work, http, error_level="error"):
+    """An nginx.conf for one worker in the foreground, keeping every file under `work`, with `http` (the
+    upstreams and servers) inside its `http` block."""
+    return textwrap.dedent(f"""\
+        worker_processes 1;
+        pid {work}/nginx.pid;
+        error_log {work}/nginx-error.log {error_level};
+        daemon off;
+        events {{ worker_connections 4096; }}
+        http {{
+            access_log off;
+            client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
+            fastcgi_temp_path {work}/fastcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+        """) + textwrap.indent(textwrap.dedent(http).strip(), "    ") + "\n}\n"
+
+
 def http_ok(port, path):
     with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -221,18 +237,7 @@ class Bench:
         port = free_port()
         conf = os.path.join(self.work, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(textwrap.dedent(f"""\
-                worker_processes 1;
-                pid {self.work}/nginx.pid;
-                error_log {self.work}/nginx-error.log;
-                daemon off;
-                events {{ worker_connections 4096; }}
-                http {{
-                    access_log off;
-                    client_body_temp_path {self.work}/body; proxy_temp_path {self.work}/proxy;
-                    fastcgi_temp_path {self.work}/fastcgi; uwsgi_temp_path {self.work}/uwsgi; scgi_temp_path {self.work}/scgi;
-                    server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}
-                }}"""))
+            f.write(nginx_config(self.work, f"server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}"))
         p = self.start(["nginx", "-p", self.work, "-c", conf])
         wait_for(lambda: http_ok(port, "/healthz"), "nginx")
         rps = self.load("nginx-204", port, *connections, "--mix", "healthz=100")["requests_per_second"]
