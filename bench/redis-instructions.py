@@ -4,16 +4,25 @@
     bench/redis-instructions                 (the script as it is now)
     bench/redis-instructions --before REV    (and as it was at commit REV, for a before/after)
     bench/redis-instructions --top-keys      (with the top sets written, as the service does by default)
+    bench/redis-instructions --service       (everything the service sends Redis per hit, whatever it is)
 
 A redis-server runs under `valgrind --tool=callgrind`, and `redis-benchmark` sends the hit script
 (`HitScript.swift`'s Lua, run as the store runs it) with flights of 1 counter (each hit its own call,
 as in a Redis Cluster) and of 16 (one Redis under load), over 300 and 10,000 counters. Instructions
 are counted only while the measured calls run, after a first pass that made the keys. Prints
 instructions per counter, Redis's whole work included (reading the command, the script, replying).
-Runs on 127.0.0.1 only.
+
+`--service` measures the service instead of the script: a release HitCounterServer (default settings,
+top keys on; no roll-up sink, so no roll-up) on the Redis under callgrind, sent `POST /hit` one at a
+time (a flight of one counter each) and `POST /hit/batch` of 16 distinct keys one at a time (a flight
+of 16), over 10,000 keys. So it counts whatever the write path sends (a script, transactions, `TIME`,
+expiries), as the hits arrive in live seconds. Runs on 127.0.0.1 only.
 """
 import argparse
+import http.client
+import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -21,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, free_port, run, wait_for  # noqa: E402
+from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 SCRIPT = "Sources/HitCounter/Store/Scripts/HitScript.swift"
 # (counters per call, distinct counters, calls)
@@ -52,7 +61,7 @@ def arguments(port, counters, top_keys):
 def count_instructions(work, setup, drive):
     """Instructions a redis-server under callgrind spends in `drive(port, state)`, the second time it
     runs: the first makes the keys. `setup(port)` runs before both (loading a script, say) and returns
-    their `state`. Fails if Redis answered any command with an error."""
+    their `state`. Fails if Redis answered any command of the measured run with an error."""
     port = free_port()
     out = os.path.join(work, "callgrind.out")
     server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
@@ -66,6 +75,7 @@ def count_instructions(work, setup, drive):
         wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
         state = setup(port)
         drive(port, state)
+        run(["redis-cli", "-p", str(port), "config", "resetstat"])  # errors of the first pass (NOSCRIPT, say) are not the measured ones
         control("-i", "on")
         drive(port, state)
         control("-i", "off")
@@ -97,11 +107,63 @@ def measure(source, counters, distinct, calls, work, top_keys=False):
     return count_instructions(work, setup, drive) / (calls * counters)
 
 
+def measure_service(server, counters, distinct, requests, work):
+    """Instructions per counter of `requests` requests to a HitCounterServer, each a flight of `counters`
+    distinct counters."""
+    def setup(redis_port):
+        port = free_port()
+        process = subprocess.Popen([server, "--hostname", "127.0.0.1", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                    "--rollup-log", "false", "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: http_ok(port, "/readyz"), "HitCounterServer", timeout=60)
+        return port, process
+
+    def drive(_redis_port, state):
+        port, _process = state
+        names = random.Random(7)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for _ in range(requests):
+            keys = names.sample(range(distinct), counters)
+            if counters == 1:
+                connection.request("POST", f"/hit?key=page-{keys[0]}")
+            else:
+                connection.request("POST", "/hit/batch", body=json.dumps([{"key": f"page-{key}"} for key in keys]),
+                                   headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            body = response.read()
+            assert response.status == 200, f"the service answered {response.status}: {body[:200]}"
+        connection.close()
+
+    processes = []
+
+    def start(redis_port):
+        processes.append(setup(redis_port))
+        return processes[-1]
+
+    try:
+        return count_instructions(work, start, drive) / (requests * counters)
+    finally:
+        for _, process in processes:
+            process.terminate()
+            process.wait(10)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", metavar="REV", help="also measure the script as it was at this commit")
     parser.add_argument("--top-keys", action="store_true", help="write the top sets (--top-keys true); off by default, as in a cluster")
+    parser.add_argument("--service", nargs="?", const="", metavar="SERVER",
+                        help="measure a HitCounterServer's hits instead of the script (default: a release build of this tree)")
     args = parser.parse_args()
+    if args.service is not None:
+        server = args.service or build("HitCounterServer")
+        work = tempfile.mkdtemp(prefix="hitcounter-instructions-")
+        print("| counters per flight | distinct counters | instructions per counter |")
+        print("| ---: | ---: | ---: |")
+        for counters, requests in [(1, 3000), (16, 500)]:
+            print(f"| {counters} | 10,000 | {measure_service(server, counters, 10000, requests, work):,.0f} |", flush=True)
+        print(f"\n(instructions per counter in redis-server under the service, {time.strftime('%Y-%m-%d')}, commit "
+              f"{run(['git', '-C', ROOT, 'describe', '--always', '--dirty']).strip()})")
+        return
     scripts = {"now": lua(open(os.path.join(ROOT, SCRIPT)).read())}
     if args.before:
         scripts[args.before] = lua(run(["git", "-C", ROOT, "show", f"{args.before}:{SCRIPT}"]))
