@@ -4,6 +4,7 @@
     bench/redis-instructions                 (the script as it is now)
     bench/redis-instructions --before REV    (and as it was at commit REV, for a before/after)
     bench/redis-instructions --top-keys      (with the top sets written, as the service does by default)
+    bench/redis-instructions --new-seconds   (the measured calls a second after those that made the keys)
     bench/redis-instructions --service       (everything the service sends Redis per hit, whatever it is)
 
 A redis-server runs under `valgrind --tool=callgrind`, and `redis-benchmark` sends the hit script
@@ -15,7 +16,8 @@ instructions per counter, Redis's whole work included (reading the command, the 
 `--service` measures the service instead of the script: a release HitCounterServer (default settings,
 top keys on; no roll-up sink, so no roll-up) on the Redis under callgrind, sent `POST /hit` one at a
 time (a flight of one counter each) and `POST /hit/batch` of 16 distinct keys one at a time (a flight
-of 16), over 10,000 keys. So it counts whatever the write path sends (a script, transactions, `TIME`,
+of 16), over 300 keys (each hit again every few seconds, in the same minute: the steady state of a busy
+counter) and 10,000 (most hits a counter's first of its minute at callgrind's pace). So it counts whatever the write path sends (a script, transactions, `TIME`,
 expiries), as the hits arrive in live seconds. Runs on 127.0.0.1 only.
 """
 import argparse
@@ -44,13 +46,13 @@ def lua(swift):
     return "\n".join(line[indent:] for line in body.splitlines())
 
 
-def arguments(port, counters, top_keys):
+def arguments(port, counters, top_keys, offset=30):
     """KEYS and ARGV of one call on `counters` counters, in the script's order; the counters are random
     among redis-benchmark's `-r` range (`__rand_int__`). The call names its second (as tests drive
     time), so a run that spans a minute's end counts the same."""
     minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
     keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
-    argv = [str(minute + 30), str(minute), "86400", "86400", str(counters), "1" if top_keys else "0"]
+    argv = [str(minute + offset), str(minute), "86400", "86400", str(counters), "1" if top_keys else "0"]
     for index in range(counters):
         counter = f"hc:{{page-__rand_int__-{index}}}"
         keys += [f"{counter}:h:s:{minute}", f"{counter}:h:m:{minute - minute % 3600}", f"{counter}:h:h:{minute - minute % 86400}"]
@@ -95,14 +97,16 @@ def count_instructions(work, setup, drive):
     return total
 
 
-def measure(source, counters, distinct, calls, work, top_keys=False):
-    """Instructions per counter of `calls` calls with `counters` counters each."""
+def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds=False):
+    """Instructions per counter of `calls` calls with `counters` counters each. With `new_seconds`, the
+    measured calls count a second later than those that made the keys, in the same minute."""
     def setup(port):
         sha = run(["redis-cli", "-p", str(port), "script", "load", source]).strip()
-        return ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha] + arguments(port, counters, top_keys)
+        call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha]
+        return iter([call + arguments(port, counters, top_keys, offset) for offset in ([30, 31] if new_seconds else [30, 30])])
 
-    def drive(port, call):
-        subprocess.run(call, check=True, stdout=subprocess.DEVNULL)
+    def drive(port, passes):
+        subprocess.run(next(passes), check=True, stdout=subprocess.DEVNULL)
 
     return count_instructions(work, setup, drive) / (calls * counters)
 
@@ -151,6 +155,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", metavar="REV", help="also measure the script as it was at this commit")
     parser.add_argument("--top-keys", action="store_true", help="write the top sets (--top-keys true); off by default, as in a cluster")
+    parser.add_argument("--new-seconds", action="store_true",
+                        help="count the measured calls a second after the calls that made the keys (a busy counter's steady state)")
     parser.add_argument("--service", nargs="?", const="", metavar="SERVER",
                         help="measure a HitCounterServer's hits instead of the script (default: a release build of this tree)")
     args = parser.parse_args()
@@ -159,8 +165,8 @@ def main():
         work = tempfile.mkdtemp(prefix="hitcounter-instructions-")
         print("| counters per flight | distinct counters | instructions per counter |")
         print("| ---: | ---: | ---: |")
-        for counters, requests in [(1, 3000), (16, 500)]:
-            print(f"| {counters} | 10,000 | {measure_service(server, counters, 10000, requests, work):,.0f} |", flush=True)
+        for counters, distinct, requests in SHAPES:
+            print(f"| {counters} | {distinct:,} | {measure_service(server, counters, distinct, requests, work):,.0f} |", flush=True)
         print(f"\n(instructions per counter in redis-server under the service, {time.strftime('%Y-%m-%d')}, commit "
               f"{run(['git', '-C', ROOT, 'describe', '--always', '--dirty']).strip()})")
         return
@@ -172,12 +178,13 @@ def main():
     print("| counters per call | distinct counters | " + " | ".join(names) + (" | now / before |" if args.before else ""))
     print("| ---: | ---: |" + " ---: |" * (len(names) + (1 if args.before else 0)))
     for counters, distinct, calls in SHAPES:
-        figures = {name: measure(scripts[name], counters, distinct, calls, work, args.top_keys) for name in names}
+        figures = {name: measure(scripts[name], counters, distinct, calls, work, args.top_keys, args.new_seconds) for name in names}
         cells = [f"{figures[name]:,.0f}" for name in names]
         if args.before:
             cells.append(f"{figures['now'] / figures[args.before]:.2f}")
         print(f"| {counters} | {distinct:,} | " + " | ".join(cells) + " |", flush=True)
-    print(f"\n(instructions per counter in redis-server, top sets {'on' if args.top_keys else 'off'}, {time.strftime('%Y-%m-%d')}, commit "
+    print(f"\n(instructions per counter in redis-server, top sets {'on' if args.top_keys else 'off'}"
+          f"{', each counter at a new second of its minute' if args.new_seconds else ''}, {time.strftime('%Y-%m-%d')}, commit "
           f"{run(['git', '-C', ROOT, 'describe', '--always', '--dirty']).strip()})")
 
 

@@ -1,6 +1,7 @@
 import Foundation
 import HitCounter
 import NIOCore
+import PropertyBased
 import TestSupport
 import Testing
 
@@ -33,6 +34,51 @@ import Testing
             #expect(try redis.cli(["ZRANGE", "hc:rollup:keys:\(minute)", "0", "-1"]) == "ttl")
             // Three buckets, the index and the minute's and hour's top sets.
             #expect(try redis.cli(["DBSIZE"]) == "6")
+        }
+    }
+
+    /// Memory is bounded by expiry alone (docs/data-model.md): whatever order hits come in, across
+    /// minutes and hours, with ids or without, after a counter's hit was undone (a key of another type)
+    /// and after a reset, no key the store wrote is left without an expiry. (It caught a cheaper rule
+    /// that was tried: a bucket's expiry set only when the unit of the level above was new.)
+    @Test func everyBucketExpiresHoweverItWasMade() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration, maxRange: 7200)
+            defer { store.shutdown() }
+            var random = Xoshiro(seed: (27, 1, 2, 3))
+            let first = Self.now - 3 * 3600
+            func hitAtRandom(_ hits: Int) async throws {
+                for _ in 0..<hits {
+                    let second = first + Int64.random(in: 0..<(3 * 3600), using: &random)
+                    let key = CounterKey("expiry-\(Int.random(in: 0..<3, using: &random))")
+                    let id = Bool.random(using: &random) ? HitID("id-\(UInt64.random(in: 0...UInt64.max, using: &random))") : nil
+                    _ = try await store.hit(key: key, count: 1, id: id, callback: nil, at: second)
+                }
+            }
+            func keysWithoutExpiry() throws -> [String] {
+                let script = "local left = {} for _, key in ipairs(redis.call('KEYS', 'hc:*')) do if redis.call('TTL', key) == -1 then left[#left + 1] = key end end return left"
+                return try redis.cli(["EVAL", script, "0"]).split(separator: "\n").map(String.init)
+            }
+            try await hitAtRandom(300)
+            #expect(try keysWithoutExpiry() == [])
+
+            // A key of another type where a counter's next seconds bucket goes, in an hour it has hits in:
+            // its hit there is undone; once the key is gone, the bucket its next hit makes gets its expiry.
+            // (Buckets are made only by hits and removed only by expiry or a reset, whole: Redis runs with
+            // `noeviction`, docs/deployment.md.)
+            let earlier = first + 7 * 60 + 5, second = earlier + 120
+            try await store.hit(key: "expiry-9", count: 1, at: earlier)
+            let secondsBucket = "hc:{expiry-9}:s:\(BucketLevel.seconds.sliceStart(second))"
+            _ = try redis.cli(["SADD", secondsBucket, "x"])
+            await #expect(throws: (any Error).self) { try await store.hit(key: "expiry-9", count: 1, at: second) }
+            _ = try redis.cli(["DEL", secondsBucket])
+            try await store.hit(key: "expiry-9", count: 1, at: second)
+            #expect(try keysWithoutExpiry() == [])
+            #expect(try await store.hits(key: "expiry-9", range: 3600, at: second) == 2)
+
+            try await store.reset(key: "expiry-0")
+            try await hitAtRandom(100)
+            #expect(try keysWithoutExpiry() == [])
         }
     }
 
