@@ -13,6 +13,9 @@ The designs:
 - `script`: today's `HitScript` (`EVALSHA`; three levels, roll-up index, two top sets).
 - `multi`: the same writes as plain commands in `MULTI`/`EXEC` with `TIME` (three `BITFIELD`s,
   `ZADD NX` on the index, two `ZINCRBY`), no script.
+- `multi-safe`: as `multi`, with what the service would need: each `BITFIELD` reads its unit before
+  adding (`GET`, then `OVERFLOW SAT INCRBY`: what was added, for an undo), an `EXPIREAT ... NX` on
+  every bucket per counter and on the index and top sets per flight.
 - `fold`: `MULTI`/`EXEC` with `TIME`, only the seconds' `BITFIELD`, the index's `ZADD NX` and the
   minute's `ZINCRBY`: minutes, hours and the hour's top set folded when the minute closes.
 - `fold-merged`: as `fold`, with the index and the minute's top set one sorted set (`ZINCRBY`).
@@ -40,7 +43,7 @@ def hit_script():
     with open(os.path.join(ROOT, _instructions.SCRIPT)) as f:
         return _instructions.lua(f.read())
 
-DESIGNS = ["script", "multi", "fold", "fold-merged"]
+DESIGNS = ["script", "multi", "multi-safe", "fold", "fold-merged"]
 SHAPES = [(1, 10000, 3000), (16, 10000, 500)]  # (counters per flight, distinct counters, flights)
 
 
@@ -64,6 +67,21 @@ def flight(design, sha, names, minute, second):
             argv += [name, 1, 0, 0]
         return command("EVALSHA", sha, len(keys), *keys, *argv), 1
     commands = [command("MULTI"), command("TIME")]
+    if design == "multi-safe":
+        for name in names:
+            base = f"hc:{{{name}}}:h"
+            buckets = [(f"{base}:s:{minute}", "u32", second % 60, minute + 60), (f"{base}:m:{hour}", "i64", (minute % 3600) // 60, hour + 3600),
+                       (f"{base}:h:{day}", "i64", (minute % 86400) // 3600, day + 86400)]
+            for key, kind, slot, end in buckets:
+                commands.append(command("BITFIELD", key, "GET", kind, f"#{slot}", "OVERFLOW", "SAT", "INCRBY", kind, f"#{slot}", 1))
+                commands.append(command("EXPIREAT", key, end + 86400, "NX"))
+            commands.append(command("ZADD", f"hc:rollup:keys:{minute}", "NX", 0, name))
+            commands.append(command("ZINCRBY", f"hc:top:m:{minute}", 1, name))
+            commands.append(command("ZINCRBY", f"hc:top:h:{hour}", 1, name))
+        for key, end in [(f"hc:rollup:keys:{minute}", minute + 60 + 86400), (f"hc:top:m:{minute}", minute + 60 + 86400), (f"hc:top:h:{hour}", hour + 3600 + 86400)]:
+            commands.append(command("EXPIREAT", key, end, "NX"))
+        commands.append(command("EXEC"))
+        return b"".join(commands), len(commands)
     for name in names:
         base = f"hc:{{{name}}}:h"
         commands.append(command("BITFIELD", f"{base}:s:{minute}", "OVERFLOW", "SAT", "INCRBY", "u32", f"#{second % 60}", 1))
