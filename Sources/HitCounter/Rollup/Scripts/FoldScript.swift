@@ -1,0 +1,116 @@
+/// Folds a closed minute of some counters into their minute and hour levels (docs/fold.md): for each
+/// counter and series, the minute's unit is set to the sum of its second bucket, the hour's unit to
+/// the sum of its minute bucket, and the hour's top set gets the hour's hits as the counter's score.
+///
+/// Every write sets a value from the values below it, never adds, so a fold repeated (after a crash
+/// before the roll-up's position moved, or by a second holder of the lock) writes the same again, and
+/// minutes folded in any order leave the same hours. A counter whose keys fail (a key of another type)
+/// answers its error; the others are folded.
+///
+/// Every key is in `KEYS`: in a Redis Cluster, the counters of one hash slot, with that slot's hour set.
+struct FoldScript: RedisScriptCall {
+    /// Per counter, in order: its hits and distinct ids counted in the minute, or its error.
+    typealias Reply = [Result<(hits: Int64, unique: Int64), RedisError>]
+
+    let keys: [[UInt8]]
+    let arguments: [RedisArgument]
+
+    /// - Parameters:
+    ///   - minute: the closed minute to fold.
+    ///   - second: the current second, for tests that drive time; Redis's clock when nil. Expiries are
+    ///     relative to it, as the hit script's are.
+    ///   - topKeys: whether to write the hour's top set.
+    ///   - slot: in a cluster, the hash slot of every counter.
+    init(keys schema: KeySchema, counters: [CounterKey], minute: Int64, second: Int64?, maxRange: Int, topKeys: Bool, slot: Int = 0) {
+        let hour = BucketLevel.minutes.sliceStart(minute)
+        var keys: [[UInt8]] = [schema.topKeys(.hours, unitStart: hour, slot: slot)]
+        keys.reserveCapacity(1 + 6 * counters.count)
+        for counter in counters {
+            let counterKeys = schema.counter(counter)
+            for series in CounterKeys.Series.allCases {
+                for level in BucketLevel.allCases {
+                    keys.append(counterKeys.bucket(series, level, sliceStart: level.sliceStart(minute)))
+                }
+            }
+        }
+        self.keys = keys
+        self.arguments = [
+            RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange), RedisArgument(topKeys ? 1 : 0),
+        ] + counters.map { RedisArgument(bytes: $0.bytes) }
+    }
+
+    static func decode(_ reply: RESPValue) throws -> Reply {
+        guard case .array(let counters) = reply else { throw Self.unexpected(reply) }
+        return try counters.map { counter in
+            switch counter {
+            case .array(let sums) where sums.count == 2:
+                guard let hits = sums[0].int64, let unique = sums[1].int64 else { throw Self.unexpected(reply) }
+                return .success((hits, unique))
+            case .error(let message): return .failure(RedisError.replyError(message))
+            default: throw Self.unexpected(reply)
+            }
+        }
+    }
+
+    /// KEYS: the hour's top set, then per counter its second, minute and hour buckets of the minute,
+    /// for hits and then for distinct ids. ARGV: the minute, the current second or "" for Redis's
+    /// clock, the max range, 1 to write the top set (else 0), then each counter's key.
+    ///
+    /// Returns per counter `{hits, unique}` of the minute, or its error.
+    static let script = RedisScript(name: "fold", source: """
+        #!lua
+        local minute, now, maxRange, top = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+        if not now then now = tonumber(redis.call('TIME')[1]) end
+        local n = #ARGV - 4
+        if not (minute and maxRange) or #KEYS ~= 1 + 6 * n then
+          return redis.error_reply('ERR fold script: malformed arguments')
+        end
+        local hour = minute - minute % 3600
+        local day = minute - minute % 86400
+        local minuteSlot, hourSlot = '#' .. (minute - hour) / 60, '#' .. (hour - day) / 3600
+        -- As the hit script's: alive while a window of maxRange can still reach the slice's last second.
+        local minuteBucketLife = tostring(hour + 3600 + maxRange - now)
+        local hourBucketLife = tostring(day + 86400 + maxRange - now)
+
+        -- The sum of a bucket's big-endian units of `width` bytes (a missing bucket sums to 0).
+        local function sum(bytes, width)
+          local total, format = 0, width == 4 and '>I4' or '>i8'
+          if not bytes then return 0 end
+          for at = 1, #bytes - width + 1, width do
+            total = total + struct.unpack(format, bytes, at)
+          end
+          return total
+        end
+
+        local topped = false
+        local function fold(c)
+          local first = 2 + (c - 1) * 6
+          local sums = {}
+          for series = 0, 1 do
+            local k = first + series * 3
+            local minuteHits = sum(redis.call('GET', KEYS[k]), 4)
+            sums[series + 1] = minuteHits
+            if minuteHits > 0 then
+              redis.call('BITFIELD', KEYS[k + 1], 'SET', 'i64', minuteSlot, string.format('%.0f', minuteHits))
+              redis.call('EXPIRE', KEYS[k + 1], minuteBucketLife)
+              local hourHits = sum(redis.call('GET', KEYS[k + 1]), 8)
+              redis.call('BITFIELD', KEYS[k + 2], 'SET', 'i64', hourSlot, string.format('%.0f', hourHits))
+              redis.call('EXPIRE', KEYS[k + 2], hourBucketLife)
+              if series == 0 and top then
+                redis.call('ZADD', KEYS[1], string.format('%.0f', hourHits), ARGV[4 + c])
+                topped = true
+              end
+            end
+          end
+          return sums
+        end
+
+        local result = {}
+        for c = 1, n do
+          local ok, reply = pcall(fold, c)
+          result[c] = ok and reply or (type(reply) == 'table' and reply or redis.error_reply(tostring(reply)))
+        end
+        if topped then redis.call('EXPIRE', KEYS[1], minuteBucketLife) end
+        return result
+        """)
+}
