@@ -1,13 +1,14 @@
 /// Folds a closed minute of some counters into their minute and hour levels (docs/fold.md): for each
-/// counter and series, the minute's unit is set to the sum of its second bucket, the hour's unit to
-/// the sum of its minute bucket, and the hour's top set gets the hour's hits as the counter's score.
+/// counter and series, the minute's unit is set to the sum of its second bucket, and the hour's unit to
+/// the sum of its minute bucket.
 ///
 /// Every write sets a value from the values below it, never adds, so a fold repeated (after a crash
 /// before the roll-up's position moved, or by a second holder of the lock) writes the same again, and
 /// minutes folded in any order leave the same hours. A counter whose keys fail (a key of another type)
 /// answers its error; the others are folded.
 ///
-/// Every key is in `KEYS`: in a Redis Cluster, the counters of one hash slot, with that slot's hour set.
+/// Every key is in `KEYS`: in a Redis Cluster, the keys of one script call must share a hash slot, so a
+/// call folds counters of one slot.
 struct FoldScript: RedisScriptCall {
     /// Per counter, in order: its hits and distinct ids counted in the minute, or its error.
     typealias Reply = [Result<(hits: Int64, unique: Int64), RedisError>]
@@ -19,12 +20,9 @@ struct FoldScript: RedisScriptCall {
     ///   - minute: the closed minute to fold.
     ///   - second: the current second, for tests that drive time; Redis's clock when nil. Expiries are
     ///     relative to it, as the hit script's are.
-    ///   - topKeys: whether to write the hour's top set.
-    ///   - slot: in a cluster, the hash slot of every counter.
-    init(keys schema: KeySchema, counters: [CounterKey], minute: Int64, second: Int64?, maxRange: Int, topKeys: Bool, slot: Int = 0) {
-        let hour = BucketLevel.minutes.sliceStart(minute)
-        var keys: [[UInt8]] = [schema.topKeys(.hours, unitStart: hour, slot: slot)]
-        keys.reserveCapacity(1 + 6 * counters.count)
+    init(keys schema: KeySchema, counters: [CounterKey], minute: Int64, second: Int64?, maxRange: Int) {
+        var keys: [[UInt8]] = []
+        keys.reserveCapacity(6 * counters.count)
         for counter in counters {
             let counterKeys = schema.counter(counter)
             for series in CounterKeys.Series.allCases {
@@ -34,9 +32,7 @@ struct FoldScript: RedisScriptCall {
             }
         }
         self.keys = keys
-        self.arguments = [
-            RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange), RedisArgument(topKeys ? 1 : 0),
-        ] + counters.map { RedisArgument(bytes: $0.bytes) }
+        self.arguments = [RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange)]
     }
 
     static func decode(_ reply: RESPValue) throws -> Reply {
@@ -52,17 +48,16 @@ struct FoldScript: RedisScriptCall {
         }
     }
 
-    /// KEYS: the hour's top set, then per counter its second, minute and hour buckets of the minute,
-    /// for hits and then for distinct ids. ARGV: the minute, the current second or "" for Redis's
-    /// clock, the max range, 1 to write the top set (else 0), then each counter's key.
+    /// KEYS: per counter its second, minute and hour buckets of the minute, for hits and then for
+    /// distinct ids. ARGV: the minute, the current second or "" for Redis's clock, the max range.
     ///
     /// Returns per counter `{hits, unique}` of the minute, or its error.
     static let script = RedisScript(name: "fold", source: """
         #!lua
-        local minute, now, maxRange, top = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+        local minute, now, maxRange = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         if not now then now = tonumber(redis.call('TIME')[1]) end
-        local n = #ARGV - 4
-        if not (minute and maxRange) or #KEYS ~= 1 + 6 * n then
+        local n = #KEYS / 6
+        if not (minute and maxRange) or #ARGV ~= 3 or n ~= math.floor(n) then
           return redis.error_reply('ERR fold script: malformed arguments')
         end
         local hour = minute - minute % 3600
@@ -82,9 +77,8 @@ struct FoldScript: RedisScriptCall {
           return total
         end
 
-        local topped = false
         local function fold(c)
-          local first = 2 + (c - 1) * 6
+          local first = 1 + (c - 1) * 6
           local sums = {}
           for series = 0, 1 do
             local k = first + series * 3
@@ -96,10 +90,6 @@ struct FoldScript: RedisScriptCall {
               local hourHits = sum(redis.call('GET', KEYS[k + 1]), 8)
               redis.call('BITFIELD', KEYS[k + 2], 'SET', 'i64', hourSlot, string.format('%.0f', hourHits))
               redis.call('EXPIRE', KEYS[k + 2], hourBucketLife)
-              if series == 0 and top then
-                redis.call('ZADD', KEYS[1], string.format('%.0f', hourHits), ARGV[4 + c])
-                topped = true
-              end
             end
           end
           return sums
@@ -110,7 +100,6 @@ struct FoldScript: RedisScriptCall {
           local ok, reply = pcall(fold, c)
           result[c] = ok and reply or (type(reply) == 'table' and reply or redis.error_reply(tostring(reply)))
         end
-        if topped then redis.call('EXPIRE', KEYS[1], minuteBucketLife) end
         return result
         """)
 }
