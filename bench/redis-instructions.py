@@ -55,7 +55,7 @@ def arguments(port, counters, top_keys, offset=30):
     argv = [str(minute + offset), str(minute), "86400", "86400", str(counters), "1" if top_keys else "0"]
     for index in range(counters):
         counter = f"hc:{{page-__rand_int__-{index}}}"
-        keys += [f"{counter}:s:{minute}", f"{counter}:h:{minute - minute % 86400}"]
+        keys += [f"{counter}:h:s:{minute}", f"{counter}:h:m:{minute - minute % 3600}", f"{counter}:h:h:{minute - minute % 86400}"]
         argv += [f"page-__rand_int__-{index}", "1", "0", "0"]
     return [str(len(keys))] + keys + argv
 

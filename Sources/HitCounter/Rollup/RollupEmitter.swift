@@ -208,8 +208,7 @@ public final class RollupEmitter: Sendable {
     private func claim(_ keys: KeySchema) async throws -> (now: Int64, cursors: [RollupCursor])? {
         let milliseconds = TimeAmount(self.configuration.lease).nanoseconds / 1_000_000
         let reply = try await self.client.run(ClaimScript(
-            keys: keys, sinks: [Self.fold] + self.sinks.map(\.name), token: self.token, leaseMilliseconds: milliseconds, second: self.clock?(),
-            firstStartsADayBack: true
+            keys: keys, sinks: [Self.fold] + self.sinks.map(\.name), token: self.token, leaseMilliseconds: milliseconds, second: self.clock?()
         ))
         guard let cursors = reply.cursors else { return nil }
         guard cursors.count == 1 + self.sinks.count else { throw ClaimScript.unexpected(.integer(Int64(cursors.count))) }

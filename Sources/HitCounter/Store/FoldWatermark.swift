@@ -26,6 +26,12 @@ final class FoldWatermark: Sendable {
         return self.value.load(ordering: .relaxed)
     }
 
+    /// Takes `minute` as the watermark until Redis says otherwise: for tests that drive time and fold
+    /// the minutes they hit themselves.
+    func set(_ minute: Int64) {
+        self.value.store(minute, ordering: .relaxed)
+    }
+
     private func ask(client: RedisClient, keys: KeySchema) {
         let eventLoop = client.eventLoop
         client.withRouting(on: eventLoop) { routing in

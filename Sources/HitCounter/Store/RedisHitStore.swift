@@ -23,7 +23,7 @@ public final class RedisHitStore: HitStore {
     public let keys: KeySchema
     let clock: RedisClock
     /// Where the fold stands, for planning reads (docs/fold.md).
-    private let watermark = FoldWatermark()
+    let watermark = FoldWatermark()
     private let batcher: HitBatcher
     private let health: RedisHealth
 

@@ -11,15 +11,10 @@ struct ClaimScript: RedisScriptCall {
     let arguments: [RedisArgument]
     private let sinks: Int
 
-    /// - Parameters:
-    ///   - second: the current second, for tests that drive time; Redis's clock when nil.
-    ///   - firstStartsADayBack: the first sink's cursor, when new, starts a day back rather than a
-    ///     minute (the fold's: minutes hit before it existed are folded, not skipped).
-    init(keys schema: KeySchema, sinks: [String], token: String, leaseMilliseconds: Int64, second: Int64?, firstStartsADayBack: Bool = false) {
+    /// - Parameter second: the current second, for tests that drive time; Redis's clock when nil.
+    init(keys schema: KeySchema, sinks: [String], token: String, leaseMilliseconds: Int64, second: Int64?) {
         self.keys = [schema.rollupLock] + sinks.flatMap { [schema.rollupCursor(sink: $0), schema.rollupPage(sink: $0)] }
-        self.arguments = [
-            RedisArgument(token), RedisArgument(leaseMilliseconds), second.map { RedisArgument($0) } ?? "", RedisArgument(firstStartsADayBack ? 1 : 0),
-        ]
+        self.arguments = [RedisArgument(token), RedisArgument(leaseMilliseconds), second.map { RedisArgument($0) } ?? ""]
         self.sinks = sinks.count
     }
 
@@ -41,13 +36,11 @@ struct ClaimScript: RedisScriptCall {
 
     /// KEYS[1] the lock, then each sink's cursor (the next minute it is owed) and page (`<minute> <last
     /// key delivered>` while it is part-way through a minute). ARGV: the owner's token, the lease in
-    /// milliseconds, the current second or "" for Redis's clock, 1 when the first sink's new cursor starts
-    /// a day back (else 0).
+    /// milliseconds, the current second or "" for Redis's clock.
     ///
     /// Returns `{0, now}` when another owner holds the lock, else `{1, now, then each sink's minute and
     /// the last key delivered in it ("" for none)}`. A new cursor starts at the minute before the
-    /// current one (the first, a day back when asked); a cursor never lags more than a day, as long as
-    /// the minute indexes live.
+    /// current one; a cursor never lags more than a day, as long as the minute indexes live.
     static let script = RedisScript(name: "rollup-claim", source: """
         #!lua
         local now = tonumber(ARGV[3])
@@ -67,7 +60,7 @@ struct ClaimScript: RedisScriptCall {
         for i = 2, #KEYS, 2 do
           local next = tonumber(redis.call('GET', KEYS[i]))
           if not next then
-            next = (i == 2 and ARGV[4] == '1') and minute - 86400 or minute - 60
+            next = minute - 60
             redis.call('SET', KEYS[i], string.format('%d', next))
           elseif next < minute - 86400 then
             next = minute - 86400

@@ -12,9 +12,10 @@
 /// roll-up folds them from the seconds once the minute has closed (`FoldScript`). The hits add to the
 /// counter's score in the minute's and the hour's top sets (`GET /top`, docs/top-keys.md); the minute's
 /// set answers whether they are the counter's first of the minute (else the minute's roll-up index
-/// does), and then the counter joins that index, its second bucket gets its expiry (the bucket spans the
-/// minute, so it was just made), and its hour bucket is made if it is not there yet (`SET NX`, empty),
-/// so a counter hit in a minute not folded yet is listed (`RedisKeyScan`). If one of its writes fails
+/// does), and then the counter joins that index, the types of its minute and hour buckets are checked
+/// (the fold writes them), and its hour bucket is made if it is not there yet (`SET NX`, empty), so a
+/// counter hit in a minute not folded yet is listed (`RedisKeyScan`). A second's bucket gets its expiry
+/// with each new second, as before. If one of its writes fails
 /// (a key of another type, written by something else), that counter's writes are undone and it answers
 /// the error; the other counters of the call are not affected.
 ///
@@ -62,9 +63,12 @@ struct HitScript: RedisScriptCall {
         arguments.reserveCapacity(6 + 4 * counters.count)
         for counter in counters {
             let counterKeys = schema.counter(counter.key)
-            keys.append(counterKeys.bucket(.hits, .seconds, sliceStart: minute))
-            keys.append(counterKeys.bucket(.hits, .hours, sliceStart: BucketLevel.hours.sliceStart(minute)))
-            if !counter.ids.isEmpty { keys.append(counterKeys.bucket(.unique, .seconds, sliceStart: minute)) }
+            // Every level's bucket: the minute's and the hour's are only checked (and the hour's made) here.
+            for series in counter.ids.isEmpty ? [CounterKeys.Series.hits] : [.hits, .unique] {
+                for level in BucketLevel.allCases {
+                    keys.append(counterKeys.bucket(series, level, sliceStart: level.sliceStart(minute)))
+                }
+            }
             if !counter.callbacks.isEmpty { keys.append(counterKeys.callbacks(minute: minute)) }
             keys += counter.ids.map { counterKeys.id($0.id) }
             arguments += [
@@ -94,8 +98,8 @@ struct HitScript: RedisScriptCall {
     }
 
     /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its
-    /// second bucket of the minute, its hour bucket of the day, its unique second bucket (when it has
-    /// ids), its callbacks set (when it has callbacks) and one key per id. ARGV: the driven second or
+    /// hit buckets of the minute (second, minute and hour level), its unique buckets (when it has ids),
+    /// its callbacks set (when it has callbacks) and one key per id. ARGV: the driven second or
     /// "", the minute the keys are for, the max range, the dedup period, the number of counters, 1 to
     /// write the top sets (else 0), then per counter its key (the index's member), its count of hits
     /// without an id, its number of ids and of callbacks, the callbacks and the count of each id.
@@ -130,7 +134,7 @@ struct HitScript: RedisScriptCall {
             end
           end
           firstKey[c], firstArg[c] = k, a
-          k = k + 2 + (ids > 0 and 1 or 0) + (callbacks > 0 and 1 or 0) + ids
+          k = k + (ids > 0 and 6 or 3) + (callbacks > 0 and 1 or 0) + ids
           a = a + 4 + callbacks + ids
         end
         if #KEYS ~= k - 1 or #ARGV ~= a - 1 then
@@ -170,7 +174,7 @@ struct HitScript: RedisScriptCall {
           local flags, unique, amount = noIDs, 0, count
           if ids > 0 then
             flags = {}
-            local firstID = k + 3 + (callbacks > 0 and 1 or 0)
+            local firstID = k + 6 + (callbacks > 0 and 1 or 0)
             for i = 0, ids - 1 do
               if redis.call('SET', KEYS[firstID + i], '1', 'NX', 'EX', ARGV[4]) then
                 setCount = setCount + 1
@@ -185,8 +189,10 @@ struct HitScript: RedisScriptCall {
           end
           if amount == 0 then return flags end
           local amountText = tostring(amount)
-          add(KEYS[k], amountText)
-          if unique > 0 and add(KEYS[k + 2], unique) == 0 then redis.call('EXPIRE', KEYS[k + 2], secondsLife) end
+          -- A second's first hits give its bucket an expiry (about 1,000 instructions): the bucket's own
+          -- reply is the one signal a reset or a lost top set cannot make wrong.
+          if add(KEYS[k], amountText) == 0 then redis.call('EXPIRE', KEYS[k], secondsLife) end
+          if unique > 0 and add(KEYS[k + 3], unique) == 0 then redis.call('EXPIRE', KEYS[k + 3], secondsLife) end
           -- The counter's first hits of the minute? The minute's top set says so when it is kept, else the
           -- index, which it joins then either way.
           local new
@@ -199,13 +205,17 @@ struct HitScript: RedisScriptCall {
             new = joinedIndex
           end
           if new then
-            redis.call('EXPIRE', KEYS[k], secondsLife)
-            madeHours = redis.call('SET', KEYS[k + 1], '', 'NX', 'EX', hoursLife) ~= false
+            -- The fold will write the minute's and the hour's buckets: a key of another type there fails the
+            -- counter now (`STRLEN` fails on anything but a string), not the fold later.
+            for i = 1, (ids > 0 and 5 or 2) do
+              if i ~= 3 then redis.call('STRLEN', KEYS[k + i]) end
+            end
+            madeHours = redis.call('SET', KEYS[k + 2], '', 'NX', 'EX', hoursLife) ~= false
             if top then redis.call('EXPIRE', KEYS[2], secondsLife) end
           end
           if joinedIndex then redis.call('EXPIRE', KEYS[1], dayPastMinute) end
           if callbacks > 0 then
-            local set = KEYS[k + 2 + (ids > 0 and 1 or 0)]
+            local set = KEYS[k + (ids > 0 and 6 or 3)]
             if redis.call('SADD', set, unpack(ARGV, a + 4, a + 3 + callbacks)) > 0 then
               redis.call('EXPIRE', set, dayPastMinute)
             end
@@ -221,13 +231,13 @@ struct HitScript: RedisScriptCall {
         -- again is removed.
         local function undo(c)
           local k, a = firstKey[c], firstArg[c]
-          if madeHours then redis.call('DEL', KEYS[k + 1]) end
+          if madeHours then redis.call('DEL', KEYS[k + 2]) end
           if joinedIndex then redis.call('ZREM', KEYS[1], ARGV[a]) end
           if toppedMinute > 0 and tonumber(redis.call('ZINCRBY', KEYS[2], -toppedMinute, ARGV[a])) <= 0 then
             redis.call('ZREM', KEYS[2], ARGV[a])
           end
           for i = 1, addedCount do
-            local key = KEYS[k + (i == 1 and 0 or 2)]
+            local key = KEYS[k + (i == 1 and 0 or 3)]
             redis.call('BITFIELD', key, 'INCRBY', 'u32', slot, -added[i])
             if redis.call('BITCOUNT', key) == 0 then redis.call('DEL', key) end
           end
