@@ -17,8 +17,9 @@ instructions per counter, Redis's whole work included (reading the command, the 
 top keys on; no roll-up sink, so no roll-up) on the Redis under callgrind, sent `POST /hit` one at a
 time (a flight of one counter each) and `POST /hit/batch` of 16 distinct keys one at a time (a flight
 of 16), over 300 keys (each hit again every few seconds, in the same minute: the steady state of a busy
-counter) and 10,000 (most hits a counter's first of its minute at callgrind's pace). So it counts whatever the write path sends (a script, transactions, `TIME`,
-expiries), as the hits arrive in live seconds. Runs on 127.0.0.1 only.
+counter) and 10,000 (most hits a counter's first of its minute at callgrind's pace). So it counts
+whatever the write path sends (a script, transactions, `TIME`, expiries), as the hits arrive in live
+seconds. Runs on 127.0.0.1 only.
 """
 import argparse
 import http.client
@@ -46,11 +47,10 @@ def lua(swift):
     return "\n".join(line[indent:] for line in body.splitlines())
 
 
-def arguments(port, counters, top_keys, offset=30):
+def arguments(minute, counters, top_keys, offset=30):
     """KEYS and ARGV of one call on `counters` counters, in the script's order; the counters are random
-    among redis-benchmark's `-r` range (`__rand_int__`). The call names its second (as tests drive
-    time), so a run that spans a minute's end counts the same."""
-    minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
+    among redis-benchmark's `-r` range (`__rand_int__`). The call names its second, `offset` into
+    `minute` (as tests drive time), so a run that spans a minute's end counts the same."""
     keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
     argv = [str(minute + offset), str(minute), "86400", "86400", str(counters), "1" if top_keys else "0"]
     for index in range(counters):
@@ -106,8 +106,10 @@ def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds
     measured calls count a second later than those that made the keys, in the same minute."""
     def setup(port):
         sha = run(["redis-cli", "-p", str(port), "script", "load", source]).strip()
+        # One minute for both passes, so the measured one counts in the minute whose keys the first made.
+        minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
         call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha]
-        return iter([call + arguments(port, counters, top_keys, offset) for offset in ([30, 31] if new_seconds else [30, 30])])
+        return iter([call + arguments(minute, counters, top_keys, offset) for offset in ([30, 31] if new_seconds else [30, 30])])
 
     def drive(port, passes):
         subprocess.run(next(passes), check=True, stdout=subprocess.DEVNULL)
@@ -118,15 +120,16 @@ def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds
 def measure_service(server, counters, distinct, requests, work):
     """Instructions per counter of `requests` requests to a HitCounterServer, each a flight of `counters`
     distinct counters."""
+    processes = []  # stopped however the count ends
+
     def setup(redis_port):
         port = free_port()
-        process = subprocess.Popen([server, "--hostname", "127.0.0.1", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
-                                    "--rollup-log", "false", "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(subprocess.Popen([server, "--hostname", "127.0.0.1", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                           "--rollup-log", "false", "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_for(lambda: http_ok(port, "/readyz"), "HitCounterServer", timeout=60)
-        return port, process
+        return port
 
-    def drive(_redis_port, state):
-        port, _process = state
+    def drive(_redis_port, port):
         names = random.Random(7)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for _ in range(requests):
@@ -141,16 +144,10 @@ def measure_service(server, counters, distinct, requests, work):
             assert response.status == 200, f"the service answered {response.status}: {body[:200]}"
         connection.close()
 
-    processes = []
-
-    def start(redis_port):
-        processes.append(setup(redis_port))
-        return processes[-1]
-
     try:
-        return count_instructions(work, start, drive) / (requests * counters)
+        return count_instructions(work, setup, drive) / (requests * counters)
     finally:
-        for _, process in processes:
+        for process in processes:
             process.terminate()
             process.wait(10)
 

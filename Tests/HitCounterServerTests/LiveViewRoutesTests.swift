@@ -17,6 +17,12 @@ import Testing
 
     @Test func seriesAndTopAnswerWhatHitsCounted() async throws {
         try await testApplication().test(.router) { client in
+            // Redis's second before the hits (the series answers it): they all land in its minute or, when a
+            // minute ends while they are sent, in it and the next.
+            var before = 0
+            try await client.execute(uri: "/series?key=home&range=120&step=60", method: .get) { response in
+                before = try #require(try Self.json(response.text)["now"] as? Int)
+            }
             for (key, count) in [("home", 5), ("about", 2), ("home", 1), ("blog", 2)] {
                 try await client.execute(uri: "/hit?key=\(key)&count=\(count)", method: .post) { #expect($0.status == .ok) }
             }
@@ -32,7 +38,12 @@ import Testing
                 #expect(points.count == (now % 60 == 59 ? 2 : 3), "\(points)")
                 #expect(points.map { $0["hits"] as? Int ?? -1 }.reduce(0, +) == 6)
                 #expect(points.allSatisfy { ($0["start"] as? Int ?? 1) % 60 == 0 })
-                #expect(points.last?["hits"] as? Int == 6 || now % 60 == 0)
+                let lastTwo = points.suffix(2).map { $0["hits"] as? Int ?? -1 }
+                if before / 60 == now / 60 {
+                    #expect(lastTwo.last == 6, "every hit in the minute of the read: \(points)")
+                } else {
+                    #expect(lastTwo.reduce(0, +) == 6, "the hits in the minute before the read's and in its own: \(points)")
+                }
             }
             try await client.execute(uri: "/top?range=60&limit=2", method: .get) { response in
                 #expect(response.status == .ok)

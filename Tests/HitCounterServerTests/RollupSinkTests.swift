@@ -64,11 +64,12 @@ import Testing
 
     /// Events go to the callback a hit named, with retries and backoff while it fails, and hits carry on.
     @Test func callbacksReceiveTheirEventsAndFailuresAreRetried() async throws {
-        let received = Mutex<(bodies: [String], idempotencyKeys: [String], failuresLeft: Int)>(([], [], 2))
+        let received = Mutex<(bodies: [String], idempotencyKeys: [String], failuresLeft: Int, attempts: Int)>(([], [], 2, 0))
         let router = Router()
         router.post("events") { request, _ -> HTTPResponse.Status in
             let body = String(buffer: try await request.body.collect(upTo: 4096))
             return received.withLock { state in
+                state.attempts += 1
                 if state.failuresLeft > 0 {
                     state.failuresLeft -= 1
                     return .internalServerError
@@ -87,19 +88,28 @@ import Testing
                 _ = try await store.hit(key: "named", count: 2, id: nil, callback: url, at: m + 10)
                 _ = try await store.hit(key: "named", count: 1, id: nil, callback: nil, at: m + 20)
                 _ = try await store.hit(key: "silent", count: 5, id: nil, callback: nil, at: m + 30)
-                let sink = CallbackSink(url: url, client: HTTPClient.shared)
+                // Long enough that a busy machine never turns a slow answer into one more attempt.
+                let sink = CallbackSink(url: url, client: HTTPClient.shared, timeout: .seconds(20))
                 let emitter = RollupEmitter(store: store, sinks: [sink], configuration: .init(name: "pod-b"), clock: { m + 62 })
 
+                let firstFailure = ContinuousClock.now
                 #expect(try await emitter.runOnce() == 0, "the callback answers 500")
                 let duringFailure = try await store.hit(key: "named", count: 1, id: nil, callback: url, at: m + 61)
                 #expect(duringFailure.counted, "hits are not held up by a failing callback")
-                try await Task.sleep(for: .milliseconds(600))
-                #expect(try await emitter.runOnce() == 0, "second 500")
-                try await Task.sleep(for: .milliseconds(1100))
-                #expect(try await emitter.runOnce() == 1)
+                // Passes every 50 ms until the callback takes the minute: the backoffs (0.5 s, then 1 s)
+                // keep the emitter from trying at each pass. Bounds on time that a busy machine only lengthens.
+                var delivered = 0
+                let deadline = ContinuousClock.now + .seconds(20)
+                while delivered == 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                    delivered = try await emitter.runOnce()
+                }
+                #expect(delivered == 1)
+                #expect(firstFailure.duration(to: .now) >= .milliseconds(1500), "two backoffs waited out")
             }
         }
         let state = received.withLock { $0 }
+        #expect(state.attempts == 3, "two 500s and a success: no attempt inside a backoff")
         #expect(state.bodies == [#"{"key":"named","minute":1800000000,"hits":3,"unique":0,"emittedBy":"pod-b"}"#])
         #expect(state.idempotencyKeys == ["1800000000:named"])
     }

@@ -13,19 +13,24 @@ public final class DelayingProxy: @unchecked Sendable {
     private var next = 0
     private let listener: Int32
 
-    /// Listens on a free port and forwards to `port` on 127.0.0.1.
+    /// Listens on a port the kernel picks (never one found free and bound later, which another
+    /// test's server can take meanwhile) and forwards to `port` on 127.0.0.1.
     public init(to port: Int, delays: [Duration]) throws {
         self.target = port
         self.delays = delays
-        self.port = try freePort()
-        guard let socket = loopbackSocket(port: self.port) else { throw RedisServerError("no socket") }
+        guard let socket = loopbackSocket(port: 0) else { throw RedisServerError("no socket") }
         var address = socket.address
-        var yes: Int32 = 1
-        setsockopt(socket.fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket.fd, $0, length) == 0 && getsockname(socket.fd, $0, &length) == 0
+            }
         }
-        guard bound, listen(socket.fd, 16) == 0 else { throw RedisServerError("cannot listen on \(self.port)") }
+        guard bound, listen(socket.fd, 16) == 0 else {
+            close(socket.fd)
+            throw RedisServerError("the delaying proxy cannot listen")
+        }
+        self.port = Int(UInt16(bigEndian: address.sin_port))
         self.listener = socket.fd
         Thread.detachNewThread { self.accept() }
     }

@@ -13,7 +13,14 @@ public final class RedisServer: @unchecked Sendable {
 
     public var url: String { "redis://127.0.0.1:\(self.port)" }
     public var socketPath: String { self.directory.appendingPathComponent("redis.sock").path }
-    public var configuration: RedisConfiguration { try! RedisConfiguration(url: self.url) }
+    /// A client's settings for this server. Its replies may wait seconds while the whole suite runs
+    /// on two cores: late is not lost, so the timeout is long (10 s, not the service's 1 s) and a test
+    /// about timeouts sets its own.
+    public var configuration: RedisConfiguration {
+        var configuration = try! RedisConfiguration(url: self.url)
+        configuration.commandTimeout = .seconds(10)
+        return configuration
+    }
 
     public convenience init(arguments: [String] = []) throws {
         try self.init(port: try freePort(), arguments: arguments)
