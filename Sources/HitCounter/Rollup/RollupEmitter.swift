@@ -163,6 +163,9 @@ public final class RollupEmitter: Sendable {
     /// The fold's name among the positions: no sink is called so.
     static let fold = "fold"
 
+    /// Counters folded per script call, at most.
+    static let countersPerFoldCall = 16
+
     /// Folds the page of the minute at `cursor` and moves the fold's position past it; false when the lock
     /// moved on meanwhile. A counter that fails (a key of another type) is logged and left: its minute
     /// and hour units stay as they were, and its seconds still count in reads of the last `--max-range`.
@@ -171,7 +174,9 @@ public final class RollupEmitter: Sendable {
         // In a cluster, a call per hash slot: a script's keys share one.
         var slots: [Int: [CounterKey]] = [:]
         for counter in counters { slots[keys.isClustered ? HashSlot.of(keys.counter(counter).base) : 0, default: []].append(counter) }
-        let groups = slots.sorted { $0.key < $1.key }.map(\.value)
+        // And at most `countersPerFoldCall` counters a call, sent together: a call holds Redis for its
+        // whole length, so short calls let hits in between (LargeMinuteTests: no call of 10 ms).
+        let groups = slots.sorted { $0.key < $1.key }.flatMap { $0.value.chunks(of: Self.countersPerFoldCall) }
         let calls = groups.map { FoldScript(keys: keys, counters: $0, minute: cursor.minute, second: self.clock?(), maxRange: self.maxRange) }
         // Replicated as hits are: the position never moves past writes a promoted replica would lack.
         let replies = self.client.run(together: calls, on: self.client.eventLoop, tracing: calls.map { _ in [] }, attributes: calls.map { _ in [:] }, replicated: true)

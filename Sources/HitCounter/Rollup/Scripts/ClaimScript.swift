@@ -43,6 +43,7 @@ struct ClaimScript: RedisScriptCall {
     /// current one; a cursor never lags more than a day, as long as the minute indexes live.
     static let script = RedisScript(name: "rollup-claim", source: """
         #!lua
+        \(ScriptGeometry.declarations)
         local now = tonumber(ARGV[3])
         if not now then
           now = tonumber(redis.call('TIME')[1])
@@ -55,15 +56,15 @@ struct ClaimScript: RedisScriptCall {
         else
           return {0, now}
         end
-        local minute = now - now % 60
+        local minute = now - now % secondsSpan
         local result = {1, now}
         for i = 2, #KEYS, 2 do
           local next = tonumber(redis.call('GET', KEYS[i]))
           if not next then
-            next = minute - 60
+            next = minute - secondsSpan
             redis.call('SET', KEYS[i], string.format('%d', next))
-          elseif next < minute - 86400 then
-            next = minute - 86400
+          elseif next < minute - rollupHorizon then
+            next = minute - rollupHorizon
             redis.call('SET', KEYS[i], string.format('%d', next))
           end
           local after = ''

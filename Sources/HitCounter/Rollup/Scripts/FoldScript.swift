@@ -54,22 +54,23 @@ struct FoldScript: RedisScriptCall {
     /// Returns per counter `{hits, unique}` of the minute, or its error.
     static let script = RedisScript(name: "fold", source: """
         #!lua
+        \(ScriptGeometry.declarations)
         local minute, now, maxRange = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         if not now then now = tonumber(redis.call('TIME')[1]) end
         local n = #KEYS / 6
         if not (minute and maxRange) or #ARGV ~= 3 or n ~= math.floor(n) then
           return redis.error_reply('ERR fold script: malformed arguments')
         end
-        local hour = minute - minute % 3600
-        local day = minute - minute % 86400
-        local minuteSlot, hourSlot = '#' .. (minute - hour) / 60, '#' .. (hour - day) / 3600
+        local hour = minute - minute % minutesSpan
+        local day = minute - minute % hoursSpan
+        local minuteSlot, hourSlot = '#' .. (minute - hour) / minutesUnit, '#' .. (hour - day) / hoursUnit
         -- As the hit script's: alive while a window of maxRange can still reach the slice's last second.
-        local minuteBucketLife = tostring(hour + 3600 + maxRange - now)
-        local hourBucketLife = tostring(day + 86400 + maxRange - now)
+        local minuteBucketLife = tostring(hour + minutesSpan + maxRange - now)
+        local hourBucketLife = tostring(day + hoursSpan + maxRange - now)
 
-        -- The sum of a bucket's big-endian units of `width` bytes (a missing bucket sums to 0).
-        local function sum(bytes, width)
-          local total, format = 0, width == 4 and '>I4' or '>i8'
+        -- The sum of a bucket's big-endian units of `width` bytes, read as `format` (a missing bucket sums to 0).
+        local function sum(bytes, width, format)
+          local total = 0
           if not bytes then return 0 end
           for at = 1, #bytes - width + 1, width do
             total = total + struct.unpack(format, bytes, at)
@@ -82,13 +83,13 @@ struct FoldScript: RedisScriptCall {
           local sums = {}
           for series = 0, 1 do
             local k = first + series * 3
-            local minuteHits = sum(redis.call('GET', KEYS[k]), 4)
+            local minuteHits = sum(redis.call('GET', KEYS[k]), secondsWidth, secondsFormat)
             sums[series + 1] = minuteHits
             if minuteHits > 0 then
-              redis.call('BITFIELD', KEYS[k + 1], 'SET', 'i64', minuteSlot, string.format('%.0f', minuteHits))
+              redis.call('BITFIELD', KEYS[k + 1], 'SET', minutesType, minuteSlot, string.format('%.0f', minuteHits))
               redis.call('EXPIRE', KEYS[k + 1], minuteBucketLife)
-              local hourHits = sum(redis.call('GET', KEYS[k + 1]), 8)
-              redis.call('BITFIELD', KEYS[k + 2], 'SET', 'i64', hourSlot, string.format('%.0f', hourHits))
+              local hourHits = sum(redis.call('GET', KEYS[k + 1]), minutesWidth, minutesFormat)
+              redis.call('BITFIELD', KEYS[k + 2], 'SET', hoursType, hourSlot, string.format('%.0f', hourHits))
               redis.call('EXPIRE', KEYS[k + 2], hourBucketLife)
             end
           end

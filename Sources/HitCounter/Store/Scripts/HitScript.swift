@@ -108,9 +108,10 @@ struct HitScript: RedisScriptCall {
     /// error)}`, or `{0, second, microseconds}` when Redis is in another minute than the keys.
     static let script = RedisScript(name: "hit", source: """
         #!lua
+        \(ScriptGeometry.declarations)
         local clock = redis.call('TIME')
         local now = tonumber(ARGV[1]) or tonumber(clock[1])
-        if now - now % 60 ~= tonumber(ARGV[2]) then
+        if now - now % secondsSpan ~= tonumber(ARGV[2]) then
           return {0, now, tonumber(clock[2])}
         end
 
@@ -141,14 +142,15 @@ struct HitScript: RedisScriptCall {
           return redis.error_reply('ERR hit script: keys and arguments do not match')
         end
 
-        local slot = '#' .. now % 60
+        local slot = '#' .. now % secondsSpan / secondsUnit
         -- Alive while a window of maxRange can still reach the slice's last second. Relative to `now`, so
         -- buckets of a driven second (tests) live as long as live ones. Numbers given to redis.call are
         -- formatted each time (a printf), so those used per counter are made strings once.
-        local minuteEnd, hourEnd, dayEnd = now - now % 60 + 60, now - now % 3600 + 3600, now - now % 86400 + 86400
+        local minuteEnd = now - now % secondsSpan + secondsSpan
+        local hourEnd, dayEnd = now - now % minutesSpan + minutesSpan, now - now % hoursSpan + hoursSpan
         local secondsLife, hourSetLife, hoursLife = tostring(minuteEnd + maxRange - now), tostring(hourEnd + maxRange - now), tostring(dayEnd + maxRange - now)
         -- Kept for a day past the minute: a roll-up may run late, never later than that.
-        local dayPastMinute = minuteEnd + 86400 - now
+        local dayPastMinute = minuteEnd + rollupHorizon - now
 
         -- What the counter being counted has written so far, for undoing it if a later write fails (a
         -- write fails only on a key of another type; redis.call raises, and the counter's pcall catches it).
@@ -157,10 +159,10 @@ struct HitScript: RedisScriptCall {
         -- really added is what an undo takes away: an add that would overflow writes nothing (FAIL) and is
         -- made again saturating, reading the unit first.
         local function add(key, amount)
-          local after = redis.call('BITFIELD', key, 'OVERFLOW', 'FAIL', 'INCRBY', 'u32', slot, amount)[1]
+          local after = redis.call('BITFIELD', key, 'OVERFLOW', 'FAIL', 'INCRBY', secondsType, slot, amount)[1]
           local before = after and after - amount
           if not after then
-            local unit = redis.call('BITFIELD', key, 'GET', 'u32', slot, 'OVERFLOW', 'SAT', 'INCRBY', 'u32', slot, amount)
+            local unit = redis.call('BITFIELD', key, 'GET', secondsType, slot, 'OVERFLOW', 'SAT', 'INCRBY', secondsType, slot, amount)
             before, after = unit[1], unit[2]
           end
           addedCount = addedCount + 1
@@ -238,7 +240,7 @@ struct HitScript: RedisScriptCall {
           end
           for i = 1, addedCount do
             local key = KEYS[k + (i == 1 and 0 or 3)]
-            redis.call('BITFIELD', key, 'INCRBY', 'u32', slot, -added[i])
+            redis.call('BITFIELD', key, 'INCRBY', secondsType, slot, -added[i])
             if redis.call('BITCOUNT', key) == 0 then redis.call('DEL', key) end
           end
           for i = 1, setCount do redis.call('DEL', setIDs[i]) end
