@@ -59,8 +59,9 @@ import Testing
         let idle = try RawConnection(port: server.port)
         let halfHeaders = try RawConnection(port: server.port)
         try await halfHeaders.send("GET /hits HTTP/1.1\r\nHost: x\r\n")
-        #expect(try await idle.receive(timeout: .seconds(5)) == ("", true))
-        #expect(try await halfHeaders.receive(timeout: .seconds(5)) == ("", true))
+        // Closed, not answered: how long a busy machine takes to close them is not what is tested.
+        #expect(try await idle.receive(timeout: .seconds(20)) == ("", true))
+        #expect(try await halfHeaders.receive(timeout: .seconds(20)) == ("", true))
     }
 
     @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {

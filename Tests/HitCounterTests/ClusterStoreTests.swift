@@ -152,22 +152,14 @@ import Testing
             let receipts = try await counter.hit(keys.map { Hit(key: $0) })
             #expect(receipts.count == keys.count)
             for primary in primaries {
-                let stats = try primary.cli(["INFO", "commandstats"])
-                let calls = Self.calls("evalsha", in: stats) + Self.calls("eval", in: stats)
+                let calls = try primary.calls(of: "evalsha") + primary.calls(of: "eval")
                 #expect(calls >= 50, "about a hundred slot calls on \(primary.port): \(calls)")
-                #expect(Self.calls("wait", in: stats) == 1, "one WAIT for \(calls) calls on \(primary.port)")
+                #expect(try primary.calls(of: "wait") == 1, "one WAIT for \(calls) calls on \(primary.port)")
             }
             for key in keys {
                 #expect(try await counter.hits(key: key, range: 60) == 1, "\(key)")
             }
         }
-    }
-
-    /// How many times a command ran, from `INFO commandstats`.
-    static func calls(_ command: String, in stats: String) -> Int {
-        let prefix = "cmdstat_\(command):calls="
-        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(prefix) }) else { return 0 }
-        return Int(line.dropFirst(prefix.count).prefix { $0.isNumber }) ?? 0
     }
 
     /// `kill -9` of a primary under load from two replicas, one acknowledging hits as soon as the

@@ -14,6 +14,8 @@ import Testing
     static func store(_ host: String, port: Int, tls: RedisTLS) throws -> RedisHitStore {
         var configuration = try RedisConfiguration(url: "rediss://\(host):\(port)")
         configuration.tls = tls
+        // As `RedisServer.configuration`: a reply may wait seconds while the whole suite runs.
+        configuration.commandTimeout = .seconds(10)
         return RedisHitStore(configuration: configuration)
     }
 

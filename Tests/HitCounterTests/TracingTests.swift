@@ -116,7 +116,8 @@ import Tracing
             let (tracer, store, counter) = Self.tracedCounter(configuration)
             defer { store.shutdown() }
             try await store.ping()
-            try redis.stall(milliseconds: 1000)
+            // Far longer than the timeout, so the hit meets the stall however late a busy machine sends it.
+            try redis.stall(milliseconds: 5000)
             await #expect(throws: RedisError.self) { try await counter.hit(key: "stalled") }
             let hit = try #require(tracer.finishedSpans.first { $0.operationName == "hit" })
             let redisCall = try #require(Self.spans(tracer, named: "EVALSHA", under: hit).first)

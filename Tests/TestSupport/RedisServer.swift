@@ -78,6 +78,15 @@ public final class RedisServer: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// How many times this server ran `command` (lowercase, as `INFO commandstats` names it) since it
+    /// started or its `CONFIG RESETSTAT`.
+    public func calls(of command: String) throws -> Int {
+        let prefix = "cmdstat_\(command):calls="
+        let stats = try self.cli(["INFO", "commandstats"])
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(prefix) }) else { return 0 }
+        return Int(line.dropFirst(prefix.count).prefix { $0.isNumber }) ?? 0
+    }
+
     /// Makes Redis stop answering every client for `milliseconds` (CLIENT PAUSE ... ALL). The stall is in
     /// effect when this returns, so a test that sends a command next knows it will wait.
     public func stall(milliseconds: Int) throws {

@@ -9,7 +9,7 @@ import NIOConcurrencyHelpers
 /// page.
 ///
 /// In a Redis Cluster, the index is kept per hash slot (`KeySchema.inCluster`): the minute's slots that
-/// hold an index are found once (an `EXISTS` per slot, one write per primary), and a page reads them
+/// hold an index are found once (an `EXISTS` per slot, 1,024 slots a round trip), and a page reads them
 /// in slot order, each in byte order. The last key read names its slot, so a position is still one
 /// key.
 struct RollupReader: Sendable {
@@ -97,15 +97,21 @@ struct RollupReader: Sendable {
     /// Slots whose indexes one round trip reads.
     static let slotsPerTrip = 64
 
+    /// Slots asked per round trip when finding a minute's indexes. All 16,384 at once were most of the
+    /// roll-up holder's peak heap (heaptrack: 8 MB of 10.5), which the allocator keeps as RSS.
+    static let slotsPerSweepTrip = 1_024
+
     /// The slots that have an index for `minute`, in order: asked once per minute.
     private func slots(of minute: Int64, keys: KeySchema) async throws -> [Int] {
         if let known = self.slotsHit.withLockedValue({ $0 }), known.minute == minute { return known.slots }
-        let indexes = (0..<HashSlot.count).map { keys.rollupIndex(minute: minute, slot: $0) }
-        let replies = try await self.client.send(indexes.map { RedisCommand("EXISTS", [RedisArgument(bytes: $0)]) }, routedBy: indexes)
         var slots: [Int] = []
-        for (slot, reply) in replies.enumerated() {
-            if case .error(let message) = reply { throw RedisError.replyError(message) }
-            if reply.int64 == 1 { slots.append(slot) }
+        for batch in Array(0..<HashSlot.count).chunks(of: Self.slotsPerSweepTrip) {
+            let indexes = batch.map { keys.rollupIndex(minute: minute, slot: $0) }
+            let replies = try await self.client.send(indexes.map { RedisCommand("EXISTS", [RedisArgument(bytes: $0)]) }, routedBy: indexes)
+            for (slot, reply) in zip(batch, replies) {
+                if case .error(let message) = reply { throw RedisError.replyError(message) }
+                if reply.int64 == 1 { slots.append(slot) }
+            }
         }
         self.slotsHit.withLockedValue { $0 = (minute, slots) }
         return slots

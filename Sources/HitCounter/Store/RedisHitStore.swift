@@ -137,9 +137,9 @@ public final class RedisHitStore: HitStore {
         let first = min(topSets.count, Self.topSetsPerResetCall)
         _ = try await self.health.observe(self.client.run(ResetScript(key: key, counterKeys: live, topSets: Array(topSets[..<first])), on: loop)).get()
         // A few calls in each round trip: each still runs alone in Redis, and others' commands go between.
-        let pages = stride(from: 0, to: rest.count, by: Self.keysPerResetCall).map { Array(rest[$0..<min($0 + Self.keysPerResetCall, rest.count)]) }
-        for start in stride(from: 0, to: pages.count, by: 8) {
-            let calls = pages[start..<min(start + 8, pages.count)].map { self.client.run(ResetScript(key: key, counterKeys: $0, topSets: []), on: loop) }
+        let pages = rest.chunks(of: Self.keysPerResetCall)
+        for together in pages.chunks(of: 8) {
+            let calls = together.map { self.client.run(ResetScript(key: key, counterKeys: $0, topSets: []), on: loop) }
             _ = try await EventLoopFuture.whenAllSucceed(calls, on: loop).get()
         }
         for start in stride(from: first, to: topSets.count, by: Self.topSetsPerResetCall) {
