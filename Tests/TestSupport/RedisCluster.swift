@@ -14,11 +14,12 @@ public final class RedisCluster: @unchecked Sendable {
     ///   shards go on serving while one has no primary (docs/cluster.md).
     public init(size: Int = 6, requiresFullCoverage: Bool = false) throws {
         self.nodes = try (0..<size).map { _ in
-            let port = try Self.clusterPort()
-            return try RedisServer(port: port, arguments: [
-                "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf", "--cluster-node-timeout", "2000",
-                "--cluster-require-full-coverage", requiresFullCoverage ? "yes" : "no",
-            ])
+            try RedisServer(choosingPortWith: Self.clusterPort) { port in
+                [
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf", "--cluster-node-timeout", "2000",
+                    "--cluster-require-full-coverage", requiresFullCoverage ? "yes" : "no",
+                ]
+            }
         }
     }
 
@@ -104,7 +105,7 @@ public final class RedisCluster: @unchecked Sendable {
     }
 
     /// A free port whose cluster bus port (+10000) is free and valid too.
-    private static func clusterPort() throws -> Int {
+    @Sendable private static func clusterPort() throws -> Int {
         for _ in 0..<100 {
             let port = try freePort()
             if port + 10_000 <= 65_535, portIsFree(port + 10_000) { return port }

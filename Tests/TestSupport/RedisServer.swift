@@ -6,9 +6,13 @@ import HitCounter
 /// Tests never mock Redis: each starts its own server, so they run in parallel and leave nothing behind.
 public final class RedisServer: @unchecked Sendable {
     // @unchecked: the process handle is touched only by the test that owns this server, one call at a time.
-    public let port: Int
+    /// Chosen free when the server is made, and again if another process took it before the server
+    /// bound it (`start`).
+    public private(set) var port: Int
     public let directory: URL
-    public let extraArguments: [String]
+    public var extraArguments: [String] { self.arguments(self.port) }
+    private let arguments: @Sendable (Int) -> [String]
+    private let choosePort: @Sendable () throws -> Int
     private var process: ChildProcess?
 
     public var url: String { "redis://127.0.0.1:\(self.port)" }
@@ -23,31 +27,45 @@ public final class RedisServer: @unchecked Sendable {
     }
 
     public convenience init(arguments: [String] = []) throws {
-        try self.init(port: try freePort(), arguments: arguments)
+        try self.init(choosingPortWith: freePort, arguments: { _ in arguments })
     }
 
     /// A server on `port`, which must be free.
-    public init(port: Int, arguments: [String] = []) throws {
-        self.port = port
+    public convenience init(port: Int, arguments: [String] = []) throws {
+        try self.init(choosingPortWith: { port }, arguments: { _ in arguments })
+    }
+
+    /// A server on a port `choosePort` picks, with `arguments` for that port. Between finding a port
+    /// free and the server binding it, another test's process may take it: then `start` picks again.
+    public init(choosingPortWith choosePort: @escaping @Sendable () throws -> Int, arguments: @escaping @Sendable (Int) -> [String]) throws {
+        self.port = try choosePort()
+        self.choosePort = choosePort
+        self.arguments = arguments
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitcounter-redis-\(UUID().uuidString)")
-        self.extraArguments = arguments
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
     }
 
     /// Starts the server and waits until it answers PING (for long: the whole suite may be starting
     /// servers on two cores at once).
     public func start() async throws {
-        self.process = try ChildProcess(
-            executable("redis-server").path,
-            [
-                "--port", "\(self.port)", "--bind", "127.0.0.1", "--dir", self.directory.path,
-                "--save", "", "--appendonly", "no", "--unixsocket", self.socketPath, "--unixsocketperm", "700",
-            ] + self.extraArguments
-        )
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if (try? self.cli(["PING"])) == "PONG" { return }
-            try await Task.sleep(for: .milliseconds(20))
+        for attempt in 1...5 {
+            let process = try ChildProcess(
+                executable("redis-server").path,
+                [
+                    "--port", "\(self.port)", "--bind", "127.0.0.1", "--dir", self.directory.path,
+                    "--save", "", "--appendonly", "no", "--unixsocket", self.socketPath, "--unixsocketperm", "700",
+                ] + self.extraArguments
+            )
+            self.process = process
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline, process.isRunning {
+                if (try? self.cli(["PING"])) == "PONG" { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            guard !process.isRunning, attempt < 5 else { break }
+            // It exited before answering: its port (or, in a cluster, its bus port) was taken meanwhile.
+            self.process = nil
+            self.port = try self.choosePort()
         }
         throw RedisServerError("redis-server on port \(self.port) did not answer PING within 20 s")
     }
