@@ -19,8 +19,8 @@ import Testing
             try await store.hit(key: "ttl", count: 1, at: second)
             func bucket(_ level: BucketLevel) -> String { "hc:{ttl}:\(level.token):\(level.sliceStart(second))" }
             // Each bucket alive until a window of maxRange can no longer reach it.
-            func expectLife(_ level: BucketLevel) throws {
-                let expected = level.sliceStart(second) + level.span + Int64(maxRange) - second
+            func expectLife(_ level: BucketLevel, at now: Int64 = second) throws {
+                let expected = level.sliceStart(second) + level.span + Int64(maxRange) - now
                 let ttl = try #require(Int64(try redis.cli(["TTL", bucket(level)])))
                 // Less by the seconds since the hit: up to 15 under a sanitizer, still short of the 30 s
                 // a slice off would make.
@@ -40,10 +40,16 @@ import Testing
             // Two buckets, the index and the minute's and hour's top sets.
             #expect(try redis.cli(["DBSIZE"]) == "5")
 
-            // Folded: every level holds the hit, each bucket with its life.
-            _ = try await store.client.run(FoldScript(keys: store.keys, counters: ["ttl"], minute: minute, second: second, maxRange: maxRange))
+            // The fold waits for the minute to close on the counter's Redis.
+            await #expect(throws: FoldScript.MinuteNotClosed.self) {
+                try await store.client.run(FoldScript(keys: store.keys, counters: ["ttl"], minute: minute, second: minute + 59, maxRange: maxRange))
+            }
+            #expect(try redis.cli(["EXISTS", bucket(.minutes)]) == "0")
+            // Folded: every level holds the hit, each bucket with its life (the minute and hour buckets' from
+            // the fold's second; the seconds' from the hit's).
+            _ = try await store.client.run(FoldScript(keys: store.keys, counters: ["ttl"], minute: minute, second: minute + 60, maxRange: maxRange))
             for level in BucketLevel.allCases {
-                try expectLife(level)
+                try expectLife(level, at: level == .seconds ? second : minute + 60)
                 #expect(try redis.cli(["BITFIELD", bucket(level), "GET", level.counterType, "#\(level.slot(second))"]) == "1")
             }
         }

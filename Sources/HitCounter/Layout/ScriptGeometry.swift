@@ -2,8 +2,8 @@
 /// and counters are written in `BucketLevel` only and the roll-up's day here only (issue 27: window
 /// math in one place; `ScriptGeometryTests` checks no script spells one itself).
 enum ScriptGeometry {
-    /// How far back a roll-up reaches, in seconds: a minute's index (and its callbacks) lives this long
-    /// past the minute, and a roll-up position never lags more. A day.
+    /// How far back a roll-up reaches, in seconds, at least: a minute's index (and its callbacks) lives
+    /// this long past the minute, or `--max-range` if longer, and a roll-up position never lags more. A day.
     static let rollupHorizon: Int64 = 86_400
 
     /// Per level `<level>Unit` and `<level>Span` in seconds, `<level>Width` in bytes, `<level>Type` as

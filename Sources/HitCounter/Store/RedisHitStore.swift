@@ -203,11 +203,13 @@ public final class RedisHitStore: HitStore {
     }
 
     /// Succeeds when Redis would take a hit now: it answers, and would accept a write (in a cluster,
-    /// every slot has a primary and every primary would).
+    /// every slot has a primary and every primary would). Until it has once, it also asks for the fold's
+    /// watermark, so a replica is ready only once its reads take folded minutes whole.
     public func ping() async throws {
         let eventLoop = self.client.eventLoop
         let probe = eventLoop.makeFutureWithTask { try await self.client.runOnEveryPrimary(WriteProbeScript()) }
         _ = try await self.health.observe(probe).get()
+        if !self.watermark.isKnown { try await self.watermark.ask(client: self.client, keys: self.keys).get() }
     }
 
     /// Closes the connection to Redis. Calls after this fail.

@@ -7,6 +7,11 @@
 /// minutes folded in any order leave the same hours. A counter whose keys fail (a key of another type)
 /// answers its error; the others are folded.
 ///
+/// A minute is folded only once it has closed on the Redis that holds its counters (its own `TIME`):
+/// after that, no hit can land in it there, whatever the clocks of other nodes of a cluster (or of the
+/// roll-up's holder) say. A call for a minute still open there folds nothing and throws
+/// `MinuteNotClosed`; the roll-up tries again on its next pass.
+///
 /// Every key is in `KEYS`: in a Redis Cluster, the keys of one script call must share a hash slot, so a
 /// call folds counters of one slot.
 struct FoldScript: RedisScriptCall {
@@ -35,7 +40,16 @@ struct FoldScript: RedisScriptCall {
         self.arguments = [RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange)]
     }
 
+    /// The minute is still open on the counters' Redis, by its clock.
+    struct MinuteNotClosed: Error, CustomStringConvertible {
+        let now: Int64
+        var description: String { "the minute is still open on the counters' Redis (its second \(self.now))" }
+    }
+
     static func decode(_ reply: RESPValue) throws -> Reply {
+        if case .array(let values) = reply, values.count == 2, values[0].string == "open", let now = values[1].int64 {
+            throw MinuteNotClosed(now: now)
+        }
         guard case .array(let counters) = reply else { throw Self.unexpected(reply) }
         return try counters.map { counter in
             switch counter {
@@ -51,7 +65,8 @@ struct FoldScript: RedisScriptCall {
     /// KEYS: per counter its second, minute and hour buckets of the minute, for hits and then for
     /// distinct ids. ARGV: the minute, the current second or "" for Redis's clock, the max range.
     ///
-    /// Returns per counter `{hits, unique}` of the minute, or its error.
+    /// Returns per counter `{hits, unique}` of the minute, or its error; `{'open', now}` when the minute
+    /// has not closed by this Redis's clock.
     static let script = RedisScript(name: "fold", source: """
         #!lua
         \(ScriptGeometry.declarations)
@@ -61,6 +76,7 @@ struct FoldScript: RedisScriptCall {
         if not (minute and maxRange) or #ARGV ~= 3 or n ~= math.floor(n) then
           return redis.error_reply('ERR fold script: malformed arguments')
         end
+        if now < minute + secondsSpan then return {'open', now} end
         local hour = minute - minute % minutesSpan
         local day = minute - minute % hoursSpan
         local minuteSlot, hourSlot = '#' .. (minute - hour) / minutesUnit, '#' .. (hour - day) / hoursUnit

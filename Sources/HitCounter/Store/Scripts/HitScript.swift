@@ -149,8 +149,9 @@ struct HitScript: RedisScriptCall {
         local minuteEnd = now - now % secondsSpan + secondsSpan
         local hourEnd, dayEnd = now - now % minutesSpan + minutesSpan, now - now % hoursSpan + hoursSpan
         local secondsLife, hourSetLife, hoursLife = tostring(minuteEnd + maxRange - now), tostring(hourEnd + maxRange - now), tostring(dayEnd + maxRange - now)
-        -- Kept for a day past the minute: a roll-up may run late, never later than that.
-        local dayPastMinute = minuteEnd + rollupHorizon - now
+        -- Kept for a day past the minute, or the max range if longer: a roll-up may run late, never later
+        -- than that (the claim script's horizon).
+        local indexLife = minuteEnd + math.max(rollupHorizon, maxRange) - now
 
         -- What the counter being counted has written so far, for undoing it if a later write fails (a
         -- write fails only on a key of another type; redis.call raises, and the counter's pcall catches it).
@@ -215,11 +216,11 @@ struct HitScript: RedisScriptCall {
             madeHours = redis.call('SET', KEYS[k + 2], '', 'NX', 'EX', hoursLife) ~= false
             if top then redis.call('EXPIRE', KEYS[2], secondsLife) end
           end
-          if joinedIndex then redis.call('EXPIRE', KEYS[1], dayPastMinute) end
+          if joinedIndex then redis.call('EXPIRE', KEYS[1], indexLife) end
           if callbacks > 0 then
             local set = KEYS[k + (ids > 0 and 6 or 3)]
             if redis.call('SADD', set, unpack(ARGV, a + 4, a + 3 + callbacks)) > 0 then
-              redis.call('EXPIRE', set, dayPastMinute)
+              redis.call('EXPIRE', set, indexLife)
             end
           end
           -- The hour's top set last: nothing after it can fail.
