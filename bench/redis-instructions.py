@@ -63,7 +63,8 @@ def arguments(minute, counters, top_keys, offset=30):
 def count_instructions(work, setup, drive):
     """Instructions a redis-server under callgrind spends in `drive(port, state)`, the second time it
     runs: the first makes the keys. `setup(port)` runs before both (loading a script, say) and returns
-    their `state`. Fails if Redis answered any command of the measured run with an error."""
+    their `state`. Fails if Redis answered any command of the measured run with an error (but NOSCRIPT,
+    which the client answers by loading the script)."""
     port = free_port()
     out = os.path.join(work, "callgrind.out")
     server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
@@ -82,8 +83,11 @@ def count_instructions(work, setup, drive):
         drive(port, state)
         control("-i", "off")
         control("-d")
-        errors = run(["redis-cli", "-p", str(port), "info", "errorstats"])
-        assert "errorstat_" not in errors, f"Redis answered errors: {errors}"
+        # NOSCRIPT is no failure: the client loads the script and sends it again (the roll-up's first
+        # fold of a minute that closed during the run, say).
+        errors = [line for line in run(["redis-cli", "-p", str(port), "info", "errorstats"]).splitlines()
+                  if line.startswith("errorstat_") and not line.startswith("errorstat_NOSCRIPT")]
+        assert not errors, f"Redis answered errors: {errors}"
     finally:
         subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server.wait()

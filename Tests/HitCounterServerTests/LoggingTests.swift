@@ -103,7 +103,8 @@ import Testing
     }
 
     /// Redis down for a while, with requests coming: the log says so once when it starts and once
-    /// when it ends (with how many calls failed), not a line per request or per reconnect.
+    /// when it ends (with how many calls failed), not a line per request or per reconnect. The roll-up,
+    /// which runs on every replica to fold the minutes (docs/fold.md), says its passes fail once too.
     @Test func anOutageIsLoggedOnceAtItsStartAndOnceAtItsEnd() async throws {
         let redis = try RedisServer()
         try await redis.start()
@@ -124,7 +125,11 @@ import Testing
         await redis.stop()
         let lines = try server.jsonLog()
         let notable = lines.filter { ($0["level"] as? String).map { ["warning", "error"].contains($0) } ?? false }
-        #expect(notable.map { $0["message"] as? String } == ["Redis is not serving; requests get 503 until it does"], "\(notable)")
+        #expect(
+            notable.compactMap { $0["message"] as? String }.sorted()
+                == ["Redis is not serving; requests get 503 until it does", "roll-up pass failed; retrying with backoff"],
+            "\(notable)"
+        )
         let back = lines.filter { $0["message"] as? String == "Redis is serving again" }
         #expect(back.count == 1)
         #expect(Int(back.first?["failed_calls"] as? String ?? "") ?? 0 >= 10)

@@ -1,3 +1,4 @@
+import Foundation
 import HitCounter
 import Synchronization
 import TestSupport
@@ -36,6 +37,47 @@ import Testing
             #expect(sink.events.last == RollupEvent(key: "a", minute: m + 60, hits: 7, unique: 0, emittedBy: "replica-1"))
             #expect(sink.events.last?.json == #"{"key":"a","minute":1800000060,"hits":7,"unique":0,"emittedBy":"replica-1"}"#)
             #expect(sink.events.count == 3)
+        }
+    }
+
+    @Test func aMinuteReachedAfterTheMaxRangeIsSkippedAndTheRestAreTold() async throws {
+        try await withRedisServer { redis in
+            let store = RedisHitStore(configuration: redis.configuration, maxRange: 120)
+            defer { store.shutdown() }
+            let m = Self.minute
+            try await store.hit(key: "a", count: 2, at: m + 5)
+            try await store.hit(key: "a", count: 1, at: m + 65)
+            let clock = TestClock(m + 61)
+            let sink = CollectingSink("test")
+            let emitter = RollupEmitter(store: store, sinks: [sink], configuration: .init(name: "replica-1"), clock: clock.read)
+            #expect(try await emitter.runOnce() == 0, "the positions start at minute \(m), which closed 1 s ago")
+            // The roll-up was down: minute m closed 125 s ago, more than the max range, and its seconds have
+            // expired (the test drives time; Redis would have dropped them by now). Minute m + 60 closed 65 s ago.
+            clock.set(m + 185)
+            #expect(try await emitter.runOnce() == 2, "minutes m + 60 and m + 120 are told; m is skipped")
+            #expect(sink.events == [RollupEvent(key: "a", minute: m + 60, hits: 1, unique: 0, emittedBy: "replica-1")])
+            let position = try redis.cli(["GET", String(decoding: store.keys.rollupCursor(sink: "fold"), as: UTF8.self)])
+            #expect(position.trimmingCharacters(in: .whitespacesAndNewlines) == "\(m + 180)", "the fold is past every closed minute, m skipped")
+        }
+    }
+
+    @Test func aPositionMayLagAsLongAsTheMaxRangeWhenThatIsOverADay() async throws {
+        try await withRedisServer { redis in
+            let day: Int64 = 86_400
+            let store = RedisHitStore(configuration: redis.configuration, maxRange: 2 * Int(day))
+            defer { store.shutdown() }
+            let m = Self.minute
+            try await store.hit(key: "a", count: 3, at: m + 5)
+            let clock = TestClock(m + 61)
+            let sink = CollectingSink("test")
+            let emitter = RollupEmitter(store: store, sinks: [sink], configuration: .init(name: "replica-1"), clock: clock.read)
+            #expect(try await emitter.runOnce() == 0)
+            // Down for a day and ten minutes: with a day's horizon minute m would be skipped; windows of two
+            // days read it, so it is folded and told.
+            clock.set(m + day + 662)
+            #expect(try await emitter.runOnce() == 1 + 24 * 60 + 10)
+            #expect(sink.events == [RollupEvent(key: "a", minute: m, hits: 3, unique: 0, emittedBy: "replica-1")])
+            #expect(try await store.hits(key: "a", range: 2 * Int(day), at: m + day + 662) == 3)
         }
     }
 

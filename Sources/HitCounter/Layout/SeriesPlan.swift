@@ -11,14 +11,15 @@ struct SeriesPlan: Sendable {
 
     let steps: [Step]
 
-    init(now: Int64, range: Int, step: Int) {
+    /// - Parameter foldedBefore: the fold's watermark (`WindowPlan`).
+    init(now: Int64, range: Int, step: Int, foldedBefore: Int64? = nil) {
         let step64 = Int64(step)
         let first = now - Int64(range) + 1
         var steps: [Step] = []
         var start = first.roundedDown(to: step64)
         while start <= now {
             let from = max(start, first), through = min(start + step64 - 1, now)
-            steps.append(Step(start: start, window: WindowPlan(now: through, range: Int(through - from + 1)), partial: through - from + 1 < step64))
+            steps.append(Step(start: start, window: WindowPlan(now: through, range: Int(through - from + 1), foldedBefore: foldedBefore), partial: through - from + 1 < step64))
             start += step64
         }
         self.steps = steps

@@ -67,6 +67,9 @@ struct TopPlan: Sendable {
             for piece in pieces {
                 if piece.level == .minutes {
                     minuteWhole += stride(from: piece.first, through: piece.last, by: Int(BucketLevel.minutes.unit)).map { Set(level: .minutes, unitStart: $0) }
+                } else if piece.first == piece.sliceStart && piece.last == piece.sliceStart + BucketLevel.seconds.span - 1 {
+                    // A whole minute the fold has not reached yet, read from its seconds: its set is exact.
+                    minuteWhole.append(Set(level: .minutes, unitStart: piece.sliceStart))
                 } else if live && piece.last == window.now && piece.first == piece.sliceStart {
                     minuteWhole.append(Set(level: .minutes, unitStart: piece.sliceStart))
                 } else {

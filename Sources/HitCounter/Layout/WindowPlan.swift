@@ -4,7 +4,8 @@
 /// The window `[now - range + 1, now + 1)` is cut at minute and hour boundaries: whole hours come from
 /// the hour level, whole minutes at the ragged edges from the minute level, and the seconds left over
 /// from the second level. A full day costs at most 24 + 2 * 59 + 2 * 59 units in at most 7 bucket
-/// keys, whatever the traffic.
+/// keys, whatever the traffic. Minutes the fold has not reached yet come from the second level: a
+/// bucket key (60 units) each.
 public struct WindowPlan: Sendable, Hashable {
     /// The units to read from one bucket key: the consecutive units from `first` to `last` (their
     /// starts, epoch seconds).
@@ -20,12 +21,19 @@ public struct WindowPlan: Sendable, Hashable {
     /// Oldest first; no two pieces cover the same second, and together they cover the window.
     public let pieces: [Piece]
 
-    public init(now: Int64, range: Int) {
+    /// - Parameter foldedBefore: the fold's watermark: the first minute whose minute and hour units may
+    ///   not hold its hits yet (docs/data-model.md). The window's part from it on is read from the
+    ///   second level alone, and the coarser levels only where every minute they sum is before it.
+    ///   Nil: every level holds every hit.
+    public init(now: Int64, range: Int, foldedBefore: Int64? = nil) {
         precondition(range >= 1, "a window is at least one second")
         self.now = now
         self.range = range
+        let from = now - Int64(range) + 1, to = now + 1
+        let edge = foldedBefore.map { min(max($0, from), to) } ?? to
         var pieces: [Piece] = []
-        Self.cover(.seconds, from: now - Int64(range) + 1, to: now + 1, into: &pieces)
+        Self.cover(.seconds, from: from, to: edge, into: &pieces)
+        Self.units(.seconds, from: edge, to: to, into: &pieces)
         self.pieces = pieces.sorted { $0.first < $1.first }
     }
 

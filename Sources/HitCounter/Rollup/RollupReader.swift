@@ -33,7 +33,7 @@ struct RollupReader: Sendable {
 
     func page(at cursor: RollupCursor, emittedBy name: String, keys: KeySchema) async throws -> Page {
         let minute = cursor.minute
-        let counters = try await keys.isClustered ? self.clusteredCounters(at: cursor, keys: keys) : self.counters(at: cursor, keys: keys)
+        let counters = try await self.counters(at: cursor, keys: keys)
         guard !counters.isEmpty else { return Page(events: [], isLast: true) }
 
         let level = BucketLevel.minutes
@@ -68,8 +68,13 @@ struct RollupReader: Sendable {
         return Page(events: events, isLast: counters.count < self.pageSize)
     }
 
+    /// The next counters of a minute's index, a page of them, in the order pages read them.
+    func counters(at cursor: RollupCursor, keys: KeySchema) async throws -> [CounterKey] {
+        try await keys.isClustered ? self.clusteredCounters(at: cursor, keys: keys) : self.counters(onOneRedisAt: cursor, keys: keys)
+    }
+
     /// The next counters of the minute's index on one Redis.
-    private func counters(at cursor: RollupCursor, keys: KeySchema) async throws -> [CounterKey] {
+    private func counters(onOneRedisAt cursor: RollupCursor, keys: KeySchema) async throws -> [CounterKey] {
         let listed = try await self.client.send(Self.range(keys.rollupIndex(minute: cursor.minute), after: cursor.after, limit: self.pageSize))
         return try Self.members(listed)
     }

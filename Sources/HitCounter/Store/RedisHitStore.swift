@@ -22,6 +22,8 @@ public final class RedisHitStore: HitStore {
     /// How every key is spelled.
     public let keys: KeySchema
     let clock: RedisClock
+    /// Where the fold stands, for planning reads (docs/fold.md).
+    let watermark = FoldWatermark()
     private let batcher: HitBatcher
     private let health: RedisHealth
 
@@ -149,31 +151,42 @@ public final class RedisHitStore: HitStore {
     }
 
     public func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
-        self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in [WindowPlan(now: now, range: range)] }.map { $0.hits[0] }
+        let folded = self.foldedBefore()
+        return self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in [WindowPlan(now: now, range: range, foldedBefore: folded)] }
+            .map { $0.hits[0] }
     }
 
     public func counts(key: CounterKey, ranges: [Int], unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<WindowCounts> {
-        self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in ranges.map { WindowPlan(now: now, range: $0) } }
+        let folded = self.foldedBefore()
+        return self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in ranges.map { WindowPlan(now: now, range: $0, foldedBefore: folded) } }
             .map { WindowCounts(now: $0.now, ranges: ranges, hits: $0.hits) }
     }
 
     public func series(key: CounterKey, range: Int, step: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<HitSeries> {
-        self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in SeriesPlan(now: now, range: range, step: step).steps.map(\.window) }
+        let folded = self.foldedBefore()
+        return self.read(key, unique: unique, at: second, trace: trace, on: eventLoop) { now in
+            SeriesPlan(now: now, range: range, step: step, foldedBefore: folded).steps.map(\.window)
+        }
             .map { read in
-                let steps = SeriesPlan(now: read.now, range: range, step: step).steps
+                let steps = SeriesPlan(now: read.now, range: range, step: step, foldedBefore: folded).steps
                 let points = zip(steps, read.hits).map { HitSeries.Point(start: $0.start, hits: $1, partial: $0.partial) }
                 return HitSeries(now: read.now, range: range, step: step, points: points)
             }
     }
 
     public func top(range: Int, limit: Int, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<TopKeys> {
-        let reader = RedisTopReader(client: self.client, keys: self.keys, clock: self.clock, trace: trace)
+        let reader = RedisTopReader(client: self.client, keys: self.keys, clock: self.clock, foldedBefore: self.foldedBefore(), trace: trace)
         // The first call may be the one that finds Redis is a cluster, which keeps no top sets.
         let read = self.client.withRouting(on: eventLoop) { routing -> EventLoopFuture<TopKeys> in
             guard !routing.isCluster else { return eventLoop.makeFailedFuture(HitCounter.TopKeysOff()) }
             return reader.top(range: range, limit: limit, now: second ?? self.clock.second(), driven: second != nil, on: eventLoop)
         }
         return self.health.observe(read).hop(to: eventLoop)
+    }
+
+    /// The first minute the fold may not have reached: reads take it and later minutes from the seconds.
+    private func foldedBefore() -> Int64 {
+        self.watermark.current(client: self.client, keys: self.keys)
     }
 
     /// One read of windows of `key` that all end at the same second, planned for Redis's clock (or the
@@ -190,11 +203,13 @@ public final class RedisHitStore: HitStore {
     }
 
     /// Succeeds when Redis would take a hit now: it answers, and would accept a write (in a cluster,
-    /// every slot has a primary and every primary would).
+    /// every slot has a primary and every primary would). Until it has once, it also asks for the fold's
+    /// watermark, so a replica is ready only once its reads take folded minutes whole.
     public func ping() async throws {
         let eventLoop = self.client.eventLoop
         let probe = eventLoop.makeFutureWithTask { try await self.client.runOnEveryPrimary(WriteProbeScript()) }
         _ = try await self.health.observe(probe).get()
+        if !self.watermark.isKnown { try await self.watermark.ask(client: self.client, keys: self.keys).get() }
     }
 
     /// Closes the connection to Redis. Calls after this fail.

@@ -24,6 +24,8 @@ struct RedisTopReader: Sendable {
     let client: RedisClient
     let keys: KeySchema
     let clock: RedisClock
+    /// The fold's watermark: edges read the minutes from it on from their seconds (docs/fold.md).
+    let foldedBefore: Int64
     /// The span of the call, for the child span of each round trip.
     var trace: TraceParent? = nil
 
@@ -31,7 +33,7 @@ struct RedisTopReader: Sendable {
     static let firstDepth = 32
 
     func top(range: Int, limit: Int, now: Int64, driven: Bool, on eventLoop: any EventLoop, attempt: Int = 1) -> EventLoopFuture<TopKeys> {
-        let plan = TopPlan(WindowPlan(now: now, range: range), live: !driven)
+        let plan = TopPlan(WindowPlan(now: now, range: range, foldedBefore: self.foldedBefore), live: !driven)
         let sets = plan.sets.map { self.keys.topKeys($0.level, unitStart: $0.unitStart) }
         let depth = max(Self.firstDepth, 2 * limit)
         // One Redis only: a cluster keeps no top sets (docs/cluster.md).
@@ -40,10 +42,10 @@ struct RedisTopReader: Sendable {
             tracing: self.trace,
             // Redis in another second whose plan reads the same sets (within a minute, nearly always):
             // the first trip read what a plan for that second reads.
-            accepts: { second in TopPlan(WindowPlan(now: second, range: range), live: !driven).sets == plan.sets },
+            accepts: { second in TopPlan(WindowPlan(now: second, range: range, foldedBefore: self.foldedBefore), live: !driven).sets == plan.sets },
             replan: { now, attempt in self.top(range: range, limit: limit, now: now, driven: driven, on: eventLoop, attempt: attempt) }
         ) { now, replies in
-            let plan = TopPlan(WindowPlan(now: now, range: range), live: !driven)
+            let plan = TopPlan(WindowPlan(now: now, range: range, foldedBefore: self.foldedBefore), live: !driven)
             var search = Search(plan: plan, sets: sets, limit: limit)
             do {
                 try search.read(Array(replies), asked: depth)

@@ -13,6 +13,7 @@ import ServiceLifecycle
 struct RollupService: Service, CustomStringConvertible {
     let sinks: [any RollupSink]
     let configuration: RollupEmitter.Configuration
+    let maxRange: Int
     let redis: RedisConfiguration
     let keys: KeySchema
     let kafka: KafkaProducer?
@@ -23,7 +24,9 @@ struct RollupService: Service, CustomStringConvertible {
     func run() async throws {
         let executor = BackgroundExecutor()
         let client = RedisClient(configuration: self.redis, eventLoopGroup: executor.eventLoopGroup, logger: self.logger)
-        let emitter = RollupEmitter(client: client, keys: self.keys, sinks: self.sinks, configuration: self.configuration, logger: self.logger)
+        let emitter = RollupEmitter(
+            client: client, keys: self.keys, sinks: self.sinks, configuration: self.configuration, maxRange: self.maxRange, logger: self.logger
+        )
         await withTaskExecutorPreference(executor) {
             await cancelWhenGracefulShutdown {
                 await emitter.run()
@@ -34,9 +37,9 @@ struct RollupService: Service, CustomStringConvertible {
         await self.kafka?.shutdown()
     }
 
-    /// The sinks the settings name, and the emitter's configuration for the counters spelled by `keys`;
-    /// nil when no sink is on.
-    static func make(_ settings: ServerSettings, keys: KeySchema, logger: Logger) throws -> RollupService? {
+    /// The sinks the settings name, and the emitter's configuration for the counters spelled by `keys`.
+    /// Always one, sinks or none: the emitter folds the minutes hits leave in seconds (docs/fold.md).
+    static func make(_ settings: ServerSettings, keys: KeySchema, logger: Logger) throws -> RollupService {
         var sinks: [any RollupSink] = []
         var kafka: KafkaProducer?
         if settings.rollups.log {
@@ -50,11 +53,12 @@ struct RollupService: Service, CustomStringConvertible {
         for url in settings.rollups.callbackURLs {
             sinks.append(CallbackSink(url: url, client: HTTPClient.shared))
         }
-        guard !sinks.isEmpty else { return nil }
         var configuration = RollupEmitter.Configuration(name: settings.serverName ?? Self.hostname())
         configuration.lease = settings.rollups.lease
         configuration.interval = min(.seconds(1), settings.rollups.lease / 4)
-        return RollupService(sinks: sinks, configuration: configuration, redis: settings.redis, keys: keys, kafka: kafka, logger: logger)
+        return RollupService(
+            sinks: sinks, configuration: configuration, maxRange: settings.maxRange, redis: settings.redis, keys: keys, kafka: kafka, logger: logger
+        )
     }
 
     /// The pod's name on Kubernetes. `gethostname`, not Foundation's `hostName`, which may ask DNS.

@@ -23,6 +23,7 @@ struct AdvanceScript: RedisScriptCall {
     /// Returns 1 if the position moved.
     static let script = RedisScript(name: "rollup-advance", source: """
         #!lua
+        \(ScriptGeometry.declarations)
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then
           return 0
         end
@@ -38,10 +39,10 @@ struct AdvanceScript: RedisScriptCall {
           return 0
         end
         if ARGV[4] == '' then
-          redis.call('SET', KEYS[2], string.format('%d', tonumber(ARGV[2]) + 60))
+          redis.call('SET', KEYS[2], string.format('%d', tonumber(ARGV[2]) + secondsSpan))
           redis.call('DEL', KEYS[3])
         else
-          redis.call('SET', KEYS[3], ARGV[2] .. ' ' .. ARGV[4], 'EX', 172800)
+          redis.call('SET', KEYS[3], ARGV[2] .. ' ' .. ARGV[4], 'EX', 2 * rollupHorizon)
         end
         return 1
         """)

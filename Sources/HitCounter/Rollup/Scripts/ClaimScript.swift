@@ -11,10 +11,13 @@ struct ClaimScript: RedisScriptCall {
     let arguments: [RedisArgument]
     private let sinks: Int
 
-    /// - Parameter second: the current second, for tests that drive time; Redis's clock when nil.
-    init(keys schema: KeySchema, sinks: [String], token: String, leaseMilliseconds: Int64, second: Int64?) {
+    /// - Parameters:
+    ///   - second: the current second, for tests that drive time; Redis's clock when nil.
+    ///   - maxRange: the store's `--max-range`: a position lags at most the longer of it and a day, as
+    ///     long as the minute indexes live.
+    init(keys schema: KeySchema, sinks: [String], token: String, leaseMilliseconds: Int64, second: Int64?, maxRange: Int) {
         self.keys = [schema.rollupLock] + sinks.flatMap { [schema.rollupCursor(sink: $0), schema.rollupPage(sink: $0)] }
-        self.arguments = [RedisArgument(token), RedisArgument(leaseMilliseconds), second.map { RedisArgument($0) } ?? ""]
+        self.arguments = [RedisArgument(token), RedisArgument(leaseMilliseconds), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange)]
         self.sinks = sinks.count
     }
 
@@ -36,13 +39,15 @@ struct ClaimScript: RedisScriptCall {
 
     /// KEYS[1] the lock, then each sink's cursor (the next minute it is owed) and page (`<minute> <last
     /// key delivered>` while it is part-way through a minute). ARGV: the owner's token, the lease in
-    /// milliseconds, the current second or "" for Redis's clock.
+    /// milliseconds, the current second or "" for Redis's clock, the max range.
     ///
     /// Returns `{0, now}` when another owner holds the lock, else `{1, now, then each sink's minute and
     /// the last key delivered in it ("" for none)}`. A new cursor starts at the minute before the
-    /// current one; a cursor never lags more than a day, as long as the minute indexes live.
+    /// current one; a cursor never lags more than the longer of a day and the max range, as long as the
+    /// minute indexes live (the hit script's `indexLife`).
     static let script = RedisScript(name: "rollup-claim", source: """
         #!lua
+        \(ScriptGeometry.declarations)
         local now = tonumber(ARGV[3])
         if not now then
           now = tonumber(redis.call('TIME')[1])
@@ -55,15 +60,16 @@ struct ClaimScript: RedisScriptCall {
         else
           return {0, now}
         end
-        local minute = now - now % 60
+        local minute = now - now % secondsSpan
+        local horizon = math.max(rollupHorizon, tonumber(ARGV[4]))
         local result = {1, now}
         for i = 2, #KEYS, 2 do
           local next = tonumber(redis.call('GET', KEYS[i]))
           if not next then
-            next = minute - 60
+            next = minute - secondsSpan
             redis.call('SET', KEYS[i], string.format('%d', next))
-          elseif next < minute - 86400 then
-            next = minute - 86400
+          elseif next < minute - horizon then
+            next = minute - horizon
             redis.call('SET', KEYS[i], string.format('%d', next))
           end
           local after = ''

@@ -1,18 +1,23 @@
 /// Counts the hits of one flight, on any number of counters, in one atomic call (see
-/// docs/data-model.md and docs/exactly-once.md). One call per flight rather than per counter: a
-/// script call costs Redis about 6.6 µs before it does anything (docs/performance.md).
+/// docs/data-model.md, docs/fold.md and docs/exactly-once.md). One call per flight rather than per
+/// counter: a script call costs Redis about 6.6 µs before it does anything (docs/performance.md).
 ///
 /// The store names the keys of the minute it expects Redis to be in. The script reads Redis's `TIME`
 /// and, if that is another minute, writes nothing and answers its time, so the store can try again
 /// with the right keys. The arguments are all checked before the first write.
 ///
 /// Per counter: an id counts only if `SET <id key> NX EX <dedup period>` succeeds (the check and the
-/// count are one atomic step); the hits add to the unit of each level (`BITFIELD ... INCRBY`), counted
-/// ids add 1 each to the unique series, a level's bucket gets its expiry when one of its units first
-/// counts, the counter joins the minute's roll-up index with its first hits of the minute, and its hits
-/// add to its score in the minute's and the hour's top sets (`GET /top`, docs/top-keys.md). If one
-/// of its writes fails (a key of another type, written by something else), that counter's writes are
-/// undone and it answers the error; the other counters of the call are not affected.
+/// count are one atomic step); the hits add to the second's unit (`BITFIELD ... INCRBY`), counted ids
+/// add 1 each to the unique series' second. The minute and hour levels are not written here: the
+/// roll-up folds them from the seconds once the minute has closed (`FoldScript`). The hits add to the
+/// counter's score in the minute's and the hour's top sets (`GET /top`, docs/top-keys.md); the minute's
+/// set answers whether they are the counter's first of the minute (else the minute's roll-up index
+/// does), and then the counter joins that index, the types of its minute and hour buckets are checked
+/// (the fold writes them), and its hour bucket is made if it is not there yet (`SET NX`, empty), so a
+/// counter hit in a minute not folded yet is listed (`RedisKeyScan`). A second's bucket gets its expiry
+/// with each new second, as before. If one of its writes fails
+/// (a key of another type, written by something else), that counter's writes are undone and it answers
+/// the error; the other counters of the call are not affected.
 ///
 /// Every key is in `KEYS`. On one Redis a call holds a whole flight; in a Redis Cluster, the counters
 /// of one hash slot, with that slot's roll-up index and top sets (`KeySchema.inCluster`): Redis runs
@@ -58,6 +63,7 @@ struct HitScript: RedisScriptCall {
         arguments.reserveCapacity(6 + 4 * counters.count)
         for counter in counters {
             let counterKeys = schema.counter(counter.key)
+            // Every level's bucket: the minute's and the hour's are only checked (and the hour's made) here.
             for series in counter.ids.isEmpty ? [CounterKeys.Series.hits] : [.hits, .unique] {
                 for level in BucketLevel.allCases {
                     keys.append(counterKeys.bucket(series, level, sliceStart: level.sliceStart(minute)))
@@ -91,20 +97,21 @@ struct HitScript: RedisScriptCall {
         return Reply(second: second, microseconds: microseconds, counted: counted)
     }
 
-    /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its hit
-    /// buckets of the minute (second, minute and hour level), its unique buckets (when it has ids), its
-    /// callbacks set (when it has callbacks) and one key per id. ARGV: the driven second or "", the
-    /// minute the keys are for, the max range, the dedup period, the number of counters, 1 to write the
-    /// top sets (else 0), then per counter its key (the index's member), its count of hits without an
-    /// id, its number of ids and of callbacks, the callbacks and the count of each id.
+    /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its
+    /// hit buckets of the minute (second, minute and hour level), its unique buckets (when it has ids),
+    /// its callbacks set (when it has callbacks) and one key per id. ARGV: the driven second or
+    /// "", the minute the keys are for, the max range, the dedup period, the number of counters, 1 to
+    /// write the top sets (else 0), then per counter its key (the index's member), its count of hits
+    /// without an id, its number of ids and of callbacks, the callbacks and the count of each id.
     ///
     /// Returns `{1, second, microseconds, then per counter the counted flag of each of its ids (or its
     /// error)}`, or `{0, second, microseconds}` when Redis is in another minute than the keys.
     static let script = RedisScript(name: "hit", source: """
         #!lua
+        \(ScriptGeometry.declarations)
         local clock = redis.call('TIME')
         local now = tonumber(ARGV[1]) or tonumber(clock[1])
-        if now - now % 60 ~= tonumber(ARGV[2]) then
+        if now - now % secondsSpan ~= tonumber(ARGV[2]) then
           return {0, now, tonumber(clock[2])}
         end
 
@@ -135,45 +142,33 @@ struct HitScript: RedisScriptCall {
           return redis.error_reply('ERR hit script: keys and arguments do not match')
         end
 
-        local types = {'u32', 'i64', 'i64'}
-        local units, spans = {1, 60, 3600}, {60, 3600, 86400}
-        local slots, expiries = {}, {}
-        for level = 1, 3 do
-          slots[level] = '#' .. (now % spans[level] - now % units[level]) / units[level]
-          -- Alive while a window of maxRange can still reach the slice's last second. Relative to `now`,
-          -- so buckets of a driven second (tests) live as long as live ones. Numbers given to redis.call
-          -- are formatted each time (a printf), so those used per counter are made strings once.
-          expiries[level] = tostring(now - now % spans[level] + spans[level] + maxRange - now)
-        end
-        -- Kept for a day past the minute: a roll-up may run late, never later than that.
-        local dayPastMinute = now - now % 60 + 60 + 86400 - now
+        local slot = '#' .. now % secondsSpan / secondsUnit
+        -- Alive while a window of maxRange can still reach the slice's last second. Relative to `now`, so
+        -- buckets of a driven second (tests) live as long as live ones. Numbers given to redis.call are
+        -- formatted each time (a printf), so those used per counter are made strings once.
+        local minuteEnd = now - now % secondsSpan + secondsSpan
+        local hourEnd, dayEnd = now - now % minutesSpan + minutesSpan, now - now % hoursSpan + hoursSpan
+        local secondsLife, hourSetLife, hoursLife = tostring(minuteEnd + maxRange - now), tostring(hourEnd + maxRange - now), tostring(dayEnd + maxRange - now)
+        -- Kept for a day past the minute, or the max range if longer: a roll-up may run late, never later
+        -- than that (the claim script's horizon).
+        local indexLife = minuteEnd + math.max(rollupHorizon, maxRange) - now
 
         -- What the counter being counted has written so far, for undoing it if a later write fails (a
         -- write fails only on a key of another type; redis.call raises, and the counter's pcall catches it).
-        local added, addedCount, setIDs, setCount, joinedIndex, toppedMinute = {}, 0, {}, 0, false, 0
-        -- Adds `amount` to the unit of each level of the buckets from KEYS[first]; true when the minute's
-        -- unit was new.
-        local function add(first, amount)
-          local amountText = tostring(amount)
-          local newMinute = false
-          for level = 1, 3 do
-            local key = KEYS[first + level - 1]
-            -- The unit before and after: what was really added is what an undo takes away. An add that
-            -- would overflow writes nothing (FAIL) and is made again saturating, reading the unit first.
-            local after = redis.call('BITFIELD', key, 'OVERFLOW', 'FAIL', 'INCRBY', types[level], slots[level], amountText)[1]
-            local before = after and after - amount
-            if not after then
-              local unit = redis.call('BITFIELD', key, 'GET', types[level], slots[level], 'OVERFLOW', 'SAT', 'INCRBY', types[level], slots[level], amountText)
-              before, after = unit[1], unit[2]
-            end
-            addedCount = addedCount + 1
-            added[addedCount] = after - before
-            if before == 0 then
-              redis.call('EXPIRE', key, expiries[level])
-              newMinute = newMinute or level == 2
-            end
+        local added, addedCount, setIDs, setCount, joinedIndex, toppedMinute, madeHours = {}, 0, {}, 0, false, 0, false
+        -- Adds `amount` to the second's unit of the bucket `key`; answers the unit before. What was
+        -- really added is what an undo takes away: an add that would overflow writes nothing (FAIL) and is
+        -- made again saturating, reading the unit first.
+        local function add(key, amount)
+          local after = redis.call('BITFIELD', key, 'OVERFLOW', 'FAIL', 'INCRBY', secondsType, slot, amount)[1]
+          local before = after and after - amount
+          if not after then
+            local unit = redis.call('BITFIELD', key, 'GET', secondsType, slot, 'OVERFLOW', 'SAT', 'INCRBY', secondsType, slot, amount)
+            before, after = unit[1], unit[2]
           end
-          return newMinute
+          addedCount = addedCount + 1
+          added[addedCount] = after - before
+          return before
         end
         local noIDs = {}
         local function count(c)
@@ -196,27 +191,42 @@ struct HitScript: RedisScriptCall {
             end
           end
           if amount == 0 then return flags end
-          local newMinute = add(k, amount)
-          if unique > 0 then add(k + 3, unique) end
-          if newMinute and redis.call('ZADD', KEYS[1], 'NX', '0', ARGV[a]) == 1 then
-            joinedIndex = true
-            redis.call('EXPIRE', KEYS[1], dayPastMinute)
+          local amountText = tostring(amount)
+          -- A second's first hits give its bucket an expiry (about 1,000 instructions): the bucket's own
+          -- reply is the one signal a reset or a lost top set cannot make wrong.
+          if add(KEYS[k], amountText) == 0 then redis.call('EXPIRE', KEYS[k], secondsLife) end
+          if unique > 0 and add(KEYS[k + 3], unique) == 0 then redis.call('EXPIRE', KEYS[k + 3], secondsLife) end
+          -- The counter's first hits of the minute? The minute's top set says so when it is kept, else the
+          -- index, which it joins then either way.
+          local new
+          if top then
+            new = tonumber(redis.call('ZINCRBY', KEYS[2], amountText, ARGV[a])) == amount
+            toppedMinute = amount
+            joinedIndex = new and redis.call('ZADD', KEYS[1], 'NX', '0', ARGV[a]) == 1
+          else
+            joinedIndex = redis.call('ZADD', KEYS[1], 'NX', '0', ARGV[a]) == 1
+            new = joinedIndex
           end
+          if new then
+            -- The fold will write the minute's and the hour's buckets: a key of another type there fails the
+            -- counter now (`STRLEN` fails on anything but a string), not the fold later.
+            for i = 1, (ids > 0 and 5 or 2) do
+              if i ~= 3 then redis.call('STRLEN', KEYS[k + i]) end
+            end
+            madeHours = redis.call('SET', KEYS[k + 2], '', 'NX', 'EX', hoursLife) ~= false
+            if top then redis.call('EXPIRE', KEYS[2], secondsLife) end
+          end
+          if joinedIndex then redis.call('EXPIRE', KEYS[1], indexLife) end
           if callbacks > 0 then
             local set = KEYS[k + (ids > 0 and 6 or 3)]
             if redis.call('SADD', set, unpack(ARGV, a + 4, a + 3 + callbacks)) > 0 then
-              redis.call('EXPIRE', set, dayPastMinute)
+              redis.call('EXPIRE', set, indexLife)
             end
           end
-          -- The top sets last: a counter's score is its hits in the minute (hour), and each set lives as long
-          -- as the buckets of its level.
+          -- The hour's top set last: nothing after it can fail.
           if top then
-            local amountText = tostring(amount)
-            redis.call('ZINCRBY', KEYS[2], amountText, ARGV[a])
-            toppedMinute = amount
-            if newMinute then redis.call('EXPIRE', KEYS[2], expiries[1]) end
             redis.call('ZINCRBY', KEYS[3], amountText, ARGV[a])
-            if newMinute then redis.call('EXPIRE', KEYS[3], expiries[2]) end
+            if new then redis.call('EXPIRE', KEYS[3], hourSetLife) end
           end
           return flags
         end
@@ -224,13 +234,14 @@ struct HitScript: RedisScriptCall {
         -- again is removed.
         local function undo(c)
           local k, a = firstKey[c], firstArg[c]
+          if madeHours then redis.call('DEL', KEYS[k + 2]) end
           if joinedIndex then redis.call('ZREM', KEYS[1], ARGV[a]) end
           if toppedMinute > 0 and tonumber(redis.call('ZINCRBY', KEYS[2], -toppedMinute, ARGV[a])) <= 0 then
             redis.call('ZREM', KEYS[2], ARGV[a])
           end
           for i = 1, addedCount do
-            local key, level = KEYS[k + i - 1], (i - 1) % 3 + 1
-            redis.call('BITFIELD', key, 'INCRBY', types[level], slots[level], -added[i])
+            local key = KEYS[k + (i == 1 and 0 or 3)]
+            redis.call('BITFIELD', key, 'INCRBY', secondsType, slot, -added[i])
             if redis.call('BITCOUNT', key) == 0 then redis.call('DEL', key) end
           end
           for i = 1, setCount do redis.call('DEL', setIDs[i]) end
@@ -238,7 +249,7 @@ struct HitScript: RedisScriptCall {
 
         local result = {1, now, tonumber(clock[2])}
         for c = 1, n do
-          addedCount, setCount, joinedIndex, toppedMinute = 0, 0, false, 0
+          addedCount, setCount, joinedIndex, toppedMinute, madeHours = 0, 0, false, 0, false
           local ok, reply = pcall(count, c)
           if ok then
             result[c + 3] = reply
