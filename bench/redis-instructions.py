@@ -47,11 +47,18 @@ def lua(swift):
     return "\n".join(line[indent:] for line in body.splitlines())
 
 
-def arguments(minute, counters, top_keys, offset=30):
+def shared_keys(source):
+    """The keys a call of the script `source` starts with: the index and the minute's top set, and the
+    hour's top set in scripts from before the fold wrote it (their counters' keys start at KEYS[4])."""
+    hour = "local k, a = 4, 7" in source
+    return ["hc:rollup:keys:0", "hc:top:m:0"] + (["hc:top:h:0"] if hour else [])
+
+
+def arguments(minute, counters, top_keys, offset=30, shared=("hc:rollup:keys:0", "hc:top:m:0")):
     """KEYS and ARGV of one call on `counters` counters, in the script's order; the counters are random
     among redis-benchmark's `-r` range (`__rand_int__`). The call names its second, `offset` into
     `minute` (as tests drive time), so a run that spans a minute's end counts the same."""
-    keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
+    keys = list(shared)
     argv = [str(minute + offset), str(minute), "86400", "86400", str(counters), "1" if top_keys else "0"]
     for index in range(counters):
         counter = f"hc:{{page-__rand_int__-{index}}}"
@@ -109,7 +116,7 @@ def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds
         # One minute for both passes, so the measured one counts in the minute whose keys the first made.
         minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
         call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha]
-        return iter([call + arguments(minute, counters, top_keys, offset) for offset in ([30, 31] if new_seconds else [30, 30])])
+        return iter([call + arguments(minute, counters, top_keys, offset, shared_keys(source)) for offset in ([30, 31] if new_seconds else [30, 30])])
 
     def drive(port, passes):
         subprocess.run(next(passes), check=True, stdout=subprocess.DEVNULL)

@@ -51,7 +51,10 @@ final class FoldingStore: HitStore {
         }
         let folds = minutes.map { minute, keys in
             self.store.client.run(
-                FoldScript(keys: self.store.keys, counters: Array(keys), minute: minute, second: minute + 62, maxRange: self.store.maxRange), on: eventLoop
+                FoldScript(
+                    keys: self.store.keys, counters: Array(keys), minute: minute, second: minute + 62, maxRange: self.store.maxRange,
+                    topKeys: self.store.keepsTopKeys
+                ), on: eventLoop
             ).map { _ in () }
         }
         return EventLoopFuture.andAllSucceed(folds, on: eventLoop).map {

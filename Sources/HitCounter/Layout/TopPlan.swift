@@ -44,12 +44,24 @@ struct TopPlan: Sendable {
     ///   current minute, because most recent hits are in it and cutting it would make nearly every
     ///   counter a candidate; the current hour, when the window holds all of it so far, because it is
     ///   one set instead of up to sixty.
+    ///
+    /// An hour's set holds the minutes the fold has reached (`window.foldedBefore`): hits write only the
+    /// minute's set. So an hour's set counts, or bounds, only its folded minutes; the minutes after the
+    /// watermark count through their own sets.
     init(_ window: WindowPlan, live: Bool) {
         var whole: [Set] = []
         var edges: [Edge] = []
+        let folded = window.foldedBefore ?? .max
+        let isFolded = { (piece: WindowPlan.Piece) in piece.last < folded }
         let hour = BucketLevel.hours.unitStart(window.now)
         let wholeHour = live && window.now - Int64(window.range) + 1 <= hour && window.now + 1 - hour < BucketLevel.hours.unit
-        if wholeHour { whole.append(Set(level: .hours, unitStart: hour)) }
+        if wholeHour {
+            if folded > hour { whole.append(Set(level: .hours, unitStart: hour)) }
+            // The hour's minutes the fold has not reached, the current one included: whole, as their sets are.
+            let current = BucketLevel.minutes.unitStart(window.now)
+            whole += stride(from: max(hour, min(folded, current + BucketLevel.minutes.unit)), through: current, by: Int(BucketLevel.minutes.unit))
+                .map { Set(level: .minutes, unitStart: $0) }
+        }
         // The pieces below the hour level, by the hour they lie in.
         var cutHours: [(hour: Int64, pieces: [WindowPlan.Piece])] = []
         for piece in window.pieces where !(wholeHour && piece.first >= hour) {
@@ -64,7 +76,18 @@ struct TopPlan: Sendable {
         for (hourStart, pieces) in cutHours {
             var minuteWhole: [Set] = []
             var minuteEdges: [Edge] = []
+            // Of the minutes the fold has not reached: their sets whatever happens below.
+            var unfoldedWhole: [Set] = []
+            var unfoldedEdges: [Edge] = []
             for piece in pieces {
+                if !isFolded(piece) {
+                    if piece.first == piece.sliceStart && (piece.last == piece.sliceStart + BucketLevel.seconds.span - 1 || (live && piece.last == window.now)) {
+                        unfoldedWhole.append(Set(level: .minutes, unitStart: piece.sliceStart))
+                    } else {
+                        unfoldedEdges.append(Edge(set: Set(level: .minutes, unitStart: piece.sliceStart), pieces: [piece]))
+                    }
+                    continue
+                }
                 if piece.level == .minutes {
                     minuteWhole += stride(from: piece.first, through: piece.last, by: Int(BucketLevel.minutes.unit)).map { Set(level: .minutes, unitStart: $0) }
                 } else if piece.first == piece.sliceStart && piece.last == piece.sliceStart + BucketLevel.seconds.span - 1 {
@@ -77,11 +100,13 @@ struct TopPlan: Sendable {
                 }
             }
             if minuteWhole.count > Self.maxMinuteSets {
-                edges.append(Edge(set: Set(level: .hours, unitStart: hourStart), pieces: pieces))
+                edges.append(Edge(set: Set(level: .hours, unitStart: hourStart), pieces: pieces.filter(isFolded)))
             } else {
                 whole += minuteWhole
                 edges += minuteEdges
             }
+            whole += unfoldedWhole
+            edges += unfoldedEdges
         }
         self.whole = whole
         self.edges = edges

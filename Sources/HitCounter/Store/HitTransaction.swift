@@ -1,0 +1,178 @@
+/// Hits without ids or callbacks as plain commands in one transaction (docs/fold.md): `TIME`, then
+/// per counter the second's `BITFIELD ... OVERFLOW FAIL INCRBY` and, with top keys, the minute's top
+/// set `ZINCRBY` (the hour's is written by the fold). A script call costs Redis its fixed part (`EVALSHA`, the script's
+/// set-up and checks) however little it does; these commands cost only themselves.
+///
+/// A counter's first hits of a minute from this replica (`MinuteMemory`) also put it in the minute's
+/// roll-up index (`ZADD NX`, in the same transaction as the count, so the fold always sees a counted
+/// counter) and give its seconds bucket its expiry (`NX`: the first writer's stands); the first flight
+/// of a minute gives the minute's shared keys (the index, the top sets) theirs. What a script checked
+/// inside, the store checks around it: `TIME` says whether the planned second was Redis's (else the
+/// hits are moved, or in another minute counted again by the script); a counter whose command failed
+/// (a key of another type) or whose unit saturated has what did run undone.
+///
+/// Every key of a call is in one hash slot in a cluster: the counters of one slot, with that slot's
+/// index (and no top sets: a cluster keeps none).
+struct HitTransaction: Sendable {
+    /// One counter's hits, all without ids or callbacks.
+    struct Counter: Sendable {
+        let key: CounterKey
+        let count: Int
+        /// Whether this replica has not written the counter in the minute yet.
+        let isFirst: Bool
+    }
+
+    /// What happened to one counter.
+    enum Outcome: Sendable {
+        /// Counted at the planned second; `undo` takes it back (when Redis was in another minute).
+        case counted(undo: [RedisCommand])
+        /// Not counted: its unit would have overflowed (`OVERFLOW FAIL` wrote nothing). `undo` takes back
+        /// the rest; then the script counts it, saturating.
+        case saturated(undo: [RedisCommand])
+        /// A command failed while the others ran: `undo` takes back those that ran.
+        case failed(RedisError, undo: [RedisCommand])
+
+        /// The commands that take back what ran of the counter's.
+        var undo: [RedisCommand] {
+            switch self {
+            case .counted(let undo), .saturated(let undo), .failed(_, let undo): undo
+            }
+        }
+    }
+
+    let counters: [Counter]
+    let commands: [RedisCommand]
+    /// A key of the call, to route it by.
+    let route: [UInt8]
+    /// The planned second: the unit the `BITFIELD`s add to.
+    let second: Int64
+    private let keys: KeySchema
+    private let topKeys: Bool
+    private let slot: Int
+    private let expiries: Expiries
+    /// Where each counter's commands start, after `TIME`.
+    private let firstCommand: [Int]
+
+    /// - Parameters:
+    ///   - driven: `second` is a test's driven second, not a plan of Redis's: expiries are relative to it.
+    ///   - sharedFirst: the first flight of the minute from this replica: the shared keys get expiries.
+    init(keys schema: KeySchema, counters: [Counter], second: Int64, driven: Bool, maxRange: Int, topKeys: Bool, slot: Int, sharedFirst: Bool) {
+        let minute = BucketLevel.minutes.unitStart(second)
+        let expiries = Expiries(now: driven ? second : nil, maxRange: Int64(maxRange))
+        let index = schema.rollupIndex(minute: minute, slot: slot)
+        let minuteSet = schema.topKeys(.minutes, unitStart: minute, slot: slot)
+        let unit = RedisArgument("#\(BucketLevel.seconds.slot(second))")
+        let type = RedisArgument(BucketLevel.seconds.counterType)
+        var commands = [RedisCommand("TIME")]
+        commands.reserveCapacity(3 + (topKeys ? 4 : 3) * counters.count)
+        var firstCommand: [Int] = []
+        firstCommand.reserveCapacity(counters.count)
+        for counter in counters {
+            firstCommand.append(commands.count)
+            let bucket = schema.counter(counter.key).bucket(.hits, .seconds, sliceStart: minute)
+            let member = RedisArgument(bytes: counter.key.bytes)
+            let count = RedisArgument(counter.count)
+            commands.append(RedisCommand("BITFIELD", [RedisArgument(bytes: bucket), "OVERFLOW", "FAIL", "INCRBY", type, unit, count]))
+            if counter.isFirst {
+                commands.append(RedisCommand("ZADD", [RedisArgument(bytes: index), "NX", 0, member]))
+                commands.append(expiries.command(bucket, sliceEnd: minute + BucketLevel.seconds.span))
+            }
+            if topKeys { commands.append(RedisCommand("ZINCRBY", [RedisArgument(bytes: minuteSet), count, member])) }
+        }
+        // Last, so that the keys exist by then.
+        if sharedFirst {
+            commands.append(expiries.command(index, sliceEnd: minute + BucketLevel.seconds.span, atLeast: ScriptGeometry.rollupHorizon))
+            if topKeys { commands.append(expiries.command(minuteSet, sliceEnd: minute + BucketLevel.minutes.unit)) }
+        }
+        self.counters = counters
+        self.commands = commands
+        self.route = index
+        self.second = second
+        self.keys = schema
+        self.topKeys = topKeys
+        self.slot = slot
+        self.expiries = expiries
+        self.firstCommand = firstCommand
+    }
+
+    /// Expiries as the hit script gives them: a key lives while a window of the max range can still
+    /// reach the last second of its slice (an index, at least a day). Absolute (`EXPIREAT`) for live
+    /// hits, so they do not depend on this replica's clock; relative to a driven second in tests, so
+    /// their keys live as long as live ones. `NX`: the first writer's expiry stands.
+    private struct Expiries: Sendable {
+        let now: Int64?
+        let maxRange: Int64
+
+        func command(_ key: [UInt8], sliceEnd: Int64, atLeast: Int64 = 0) -> RedisCommand {
+            let end = sliceEnd + max(self.maxRange, atLeast)
+            guard let now = self.now else { return RedisCommand("EXPIREAT", [RedisArgument(bytes: key), RedisArgument(end), "NX"]) }
+            return RedisCommand("EXPIRE", [RedisArgument(bytes: key), RedisArgument(max(1, end - now)), "NX"])
+        }
+    }
+
+    private static func isError(_ reply: RESPValue) -> Bool {
+        if case .error = reply { return true }
+        return false
+    }
+
+    /// Redis's time when the transaction ran: its `TIME` reply.
+    static func time(_ replies: [RESPValue]) throws -> (second: Int64, microseconds: Int64) {
+        guard case .array(let time) = replies.first, time.count == 2, let second = time[0].int64, let microseconds = time[1].int64 else {
+            throw RedisError.protocolError("TIME in a transaction answered \(replies.first ?? .null)")
+        }
+        return (second, microseconds)
+    }
+
+    /// Each counter's outcome from `EXEC`'s replies. An undo leaves no key it made without an expiry: a
+    /// bucket or set left empty expires as the hit's own would have, an index entry it added is removed.
+    func outcomes(_ replies: [RESPValue]) -> [Outcome] {
+        let minute = BucketLevel.minutes.unitStart(self.second)
+        return self.counters.enumerated().map { index, counter in
+            let first = self.firstCommand[index]
+            let end = index + 1 < self.counters.count ? self.firstCommand[index + 1] : first + (counter.isFirst ? 2 : 0) + (self.topKeys ? 1 : 0) + 1
+            let replies = replies[first..<end]
+            let bucket = self.keys.counter(counter.key).bucket(.hits, .seconds, sliceStart: minute)
+            let member = RedisArgument(bytes: counter.key.bytes)
+            let bitfield = replies[first]
+            // What ran, taken back in case the counter fails.
+            var undo: [RedisCommand] = []
+            if case .array(let units) = bitfield, units.first?.int64 != nil {
+                undo += [self.move(bucket, counter.count, to: nil), self.expiries.command(bucket, sliceEnd: minute + BucketLevel.seconds.span)]
+            }
+            if counter.isFirst, replies[first + 1].int64 == 1 {
+                undo.append(RedisCommand("ZREM", [RedisArgument(bytes: self.route), member]))
+            }
+            if self.topKeys, let reply = replies.last, !Self.isError(reply) {
+                let set = self.keys.topKeys(.minutes, unitStart: minute, slot: self.slot)
+                undo += [
+                    RedisCommand("ZINCRBY", [RedisArgument(bytes: set), RedisArgument(-counter.count), member]),
+                    self.expiries.command(set, sliceEnd: minute + BucketLevel.minutes.unit),
+                ]
+            }
+            for reply in replies {
+                if case .error(let message) = reply { return .failed(RedisError.replyError(message), undo: undo) }
+            }
+            guard case .array(let units) = bitfield, units.count == 1 else {
+                return .failed(RedisError.protocolError("BITFIELD in a transaction answered \(bitfield)"), undo: undo)
+            }
+            return units[0] == .null ? .saturated(undo: undo) : .counted(undo: undo)
+        }
+    }
+
+    /// The commands that move counted hits from the planned second to `actual`, Redis's, in the same
+    /// minute: one `BITFIELD` per counter.
+    func move(_ counters: [Counter], to actual: Int64) -> [RedisCommand] {
+        let minute = BucketLevel.minutes.unitStart(self.second)
+        return counters.map { self.move(self.keys.counter($0.key).bucket(.hits, .seconds, sliceStart: minute), $0.count, to: actual) }
+    }
+
+    /// `count` off the planned second's unit in `bucket` (saturating at 0), and onto the unit of `to`.
+    private func move(_ bucket: [UInt8], _ count: Int, to: Int64?) -> RedisCommand {
+        let type = RedisArgument(BucketLevel.seconds.counterType)
+        var arguments: [RedisArgument] = [
+            RedisArgument(bytes: bucket), "OVERFLOW", "SAT", "INCRBY", type, RedisArgument("#\(BucketLevel.seconds.slot(self.second))"), RedisArgument(-count),
+        ]
+        if let to { arguments += ["INCRBY", type, RedisArgument("#\(BucketLevel.seconds.slot(to))"), RedisArgument(count)] }
+        return RedisCommand("BITFIELD", arguments)
+    }
+}
