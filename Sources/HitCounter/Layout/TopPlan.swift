@@ -45,9 +45,9 @@ struct TopPlan: Sendable {
     ///   counter a candidate; the current hour, when the window holds all of it so far, because it is
     ///   one set instead of up to sixty.
     ///
-    /// An hour's set holds the minutes the fold has reached (`window.foldedBefore`): hits write only the
-    /// minute's set. So an hour's set counts, or bounds, only its folded minutes; the minutes after the
-    /// watermark count through their own sets.
+    /// An hour's set is written by the fold: hits write only the minute's set. So an hour's set counts
+    /// whole only when the whole hour is folded (`window.foldedBefore`), bounds only its folded minutes,
+    /// and the minutes after the watermark count through their own sets.
     init(_ window: WindowPlan, live: Bool) {
         var whole: [Set] = []
         var edges: [Edge] = []
@@ -56,11 +56,20 @@ struct TopPlan: Sendable {
         let hour = BucketLevel.hours.unitStart(window.now)
         let wholeHour = live && window.now - Int64(window.range) + 1 <= hour && window.now + 1 - hour < BucketLevel.hours.unit
         if wholeHour {
-            if folded > hour { whole.append(Set(level: .hours, unitStart: hour)) }
-            // The hour's minutes the fold has not reached, the current one included: whole, as their sets are.
+            // The hour's set holds what the fold has written of it, which may run ahead of the watermark
+            // this replica last read (and, during a minute's fold, hold part of that minute): a bound on
+            // the hour's folded minutes, not a count. The minutes after the watermark, the current one
+            // included, count through their own sets, whole.
             let current = BucketLevel.minutes.unitStart(window.now)
-            whole += stride(from: max(hour, min(folded, current + BucketLevel.minutes.unit)), through: current, by: Int(BucketLevel.minutes.unit))
-                .map { Set(level: .minutes, unitStart: $0) }
+            let foldedEnd = min(folded, current)
+            if foldedEnd > hour {
+                let pieces = window.pieces.filter { $0.first >= hour && $0.first < foldedEnd }.map { piece in
+                    // A minute-level piece may run on into the minutes counted through their own sets.
+                    WindowPlan.Piece(level: piece.level, sliceStart: piece.sliceStart, first: piece.first, last: min(piece.last, foldedEnd - piece.level.unit))
+                }
+                edges.append(Edge(set: Set(level: .hours, unitStart: hour), pieces: pieces))
+            }
+            whole += stride(from: max(hour, foldedEnd), through: current, by: Int(BucketLevel.minutes.unit)).map { Set(level: .minutes, unitStart: $0) }
         }
         // The pieces below the hour level, by the hour they lie in.
         var cutHours: [(hour: Int64, pieces: [WindowPlan.Piece])] = []

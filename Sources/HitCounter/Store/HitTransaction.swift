@@ -5,7 +5,8 @@
 ///
 /// A counter's first hits of a minute from this replica (`MinuteMemory`) also put it in the minute's
 /// roll-up index (`ZADD NX`, in the same transaction as the count, so the fold always sees a counted
-/// counter) and give its seconds bucket its expiry (`NX`: the first writer's stands); the first flight
+/// counter), give its seconds bucket its expiry (`NX`: the first writer's stands) and make its hour
+/// bucket if missing (empty, `SET NX`, so the counter is listed before its first fold); the first flight
 /// of a minute gives the minute's shared keys (the index, the top sets) theirs. What a script checked
 /// inside, the store checks around it: `TIME` says whether the planned second was Redis's (else the
 /// hits are moved, or in another minute counted again by the script); a counter whose command failed
@@ -64,7 +65,7 @@ struct HitTransaction: Sendable {
         let unit = RedisArgument("#\(BucketLevel.seconds.slot(second))")
         let type = RedisArgument(BucketLevel.seconds.counterType)
         var commands = [RedisCommand("TIME")]
-        commands.reserveCapacity(3 + (topKeys ? 4 : 3) * counters.count)
+        commands.reserveCapacity(3 + (topKeys ? 5 : 4) * counters.count)
         var firstCommand: [Int] = []
         firstCommand.reserveCapacity(counters.count)
         for counter in counters {
@@ -76,6 +77,8 @@ struct HitTransaction: Sendable {
             if counter.isFirst {
                 commands.append(RedisCommand("ZADD", [RedisArgument(bytes: index), "NX", 0, member]))
                 commands.append(expiries.command(bucket, sliceEnd: minute + BucketLevel.seconds.span))
+                let hours = schema.counter(counter.key).bucket(.hits, .hours, sliceStart: BucketLevel.hours.sliceStart(second))
+                commands.append(expiries.made(hours, sliceEnd: BucketLevel.hours.sliceStart(second) + BucketLevel.hours.span))
             }
             if topKeys { commands.append(RedisCommand("ZINCRBY", [RedisArgument(bytes: minuteSet), count, member])) }
         }
@@ -103,6 +106,13 @@ struct HitTransaction: Sendable {
         let now: Int64?
         let maxRange: Int64
 
+        /// `SET key "" NX` with the expiry: a bucket made empty if it is missing.
+        func made(_ key: [UInt8], sliceEnd: Int64) -> RedisCommand {
+            let end = sliceEnd + self.maxRange
+            guard let now = self.now else { return RedisCommand("SET", [RedisArgument(bytes: key), "", "NX", "EXAT", RedisArgument(end)]) }
+            return RedisCommand("SET", [RedisArgument(bytes: key), "", "NX", "EX", RedisArgument(max(1, end - now))])
+        }
+
         func command(_ key: [UInt8], sliceEnd: Int64, atLeast: Int64 = 0) -> RedisCommand {
             let end = sliceEnd + max(self.maxRange, atLeast)
             guard let now = self.now else { return RedisCommand("EXPIREAT", [RedisArgument(bytes: key), RedisArgument(end), "NX"]) }
@@ -129,7 +139,7 @@ struct HitTransaction: Sendable {
         let minute = BucketLevel.minutes.unitStart(self.second)
         return self.counters.enumerated().map { index, counter in
             let first = self.firstCommand[index]
-            let end = index + 1 < self.counters.count ? self.firstCommand[index + 1] : first + (counter.isFirst ? 2 : 0) + (self.topKeys ? 1 : 0) + 1
+            let end = index + 1 < self.counters.count ? self.firstCommand[index + 1] : first + (counter.isFirst ? 3 : 0) + (self.topKeys ? 1 : 0) + 1
             let replies = replies[first..<end]
             let bucket = self.keys.counter(counter.key).bucket(.hits, .seconds, sliceStart: minute)
             let member = RedisArgument(bytes: counter.key.bytes)
@@ -142,10 +152,16 @@ struct HitTransaction: Sendable {
             if counter.isFirst, replies[first + 1].int64 == 1 {
                 undo.append(RedisCommand("ZREM", [RedisArgument(bytes: self.route), member]))
             }
+            if counter.isFirst, replies[first + 3] == .simpleString("OK") {
+                let hours = self.keys.counter(counter.key).bucket(.hits, .hours, sliceStart: BucketLevel.hours.sliceStart(self.second))
+                undo.append(RedisCommand("DEL", [RedisArgument(bytes: hours)]))
+            }
             if self.topKeys, let reply = replies.last, !Self.isError(reply) {
                 let set = self.keys.topKeys(.minutes, unitStart: minute, slot: self.slot)
+                // A member left at 0 was added by the undone hit alone (scores are counts of hits): removed.
                 undo += [
                     RedisCommand("ZINCRBY", [RedisArgument(bytes: set), RedisArgument(-counter.count), member]),
+                    RedisCommand("ZREMRANGEBYSCORE", [RedisArgument(bytes: set), "-inf", "0"]),
                     self.expiries.command(set, sliceEnd: minute + BucketLevel.minutes.unit),
                 ]
             }

@@ -257,9 +257,11 @@ public final class RedisClient: Sendable {
     /// as it was queued, or a slot being migrated), so the caller can send the work another way. Traced
     /// as a child span of each of `parents`.
     func transact(
-        _ commands: [RedisCommand], routedBy key: [UInt8], on eventLoop: any EventLoop, tracing parents: [TraceParent], replicated: Bool
+        _ commands: [RedisCommand], routedBy key: [UInt8], on eventLoop: any EventLoop, tracing parents: [TraceParent], attributes: SpanAttributes = [:],
+        replicated: Bool
     ) -> EventLoopFuture<[RESPValue]?> {
-        self.transact(commands, routedBy: key, on: eventLoop, replicated: replicated).ending(self.spans(ofTransaction: commands, parents: parents))
+        let spans = self.spans(ofTransaction: commands, parents: parents, attributes: attributes)
+        return self.transact(commands, routedBy: key, on: eventLoop, replicated: replicated).ending(spans)
     }
 
     /// Runs transactions together, as `run(together:)` runs script calls: in one write to the Redis of
@@ -267,9 +269,10 @@ public final class RedisClient: Sendable {
     /// transaction that a cluster node redirected or refused for now (nothing of it ran), and every one
     /// when no one node holds them all, runs on its own. Answers each one's outcome, as `transact` would.
     func transact(
-        together transactions: [(commands: [RedisCommand], route: [UInt8])], on eventLoop: any EventLoop, tracing parents: [[TraceParent]], replicated: Bool
+        together transactions: [(commands: [RedisCommand], route: [UInt8])], on eventLoop: any EventLoop, tracing parents: [[TraceParent]],
+        attributes: [SpanAttributes], replicated: Bool
     ) -> [EventLoopFuture<[RESPValue]?>] {
-        let spans = transactions.indices.map { self.spans(ofTransaction: transactions[$0].commands, parents: parents[$0]) }
+        let spans = transactions.indices.map { self.spans(ofTransaction: transactions[$0].commands, parents: parents[$0], attributes: attributes[$0]) }
         guard transactions.count > 1 else {
             return transactions.indices.map { self.transact(transactions[$0].commands, routedBy: transactions[$0].route, on: eventLoop, replicated: replicated).ending(spans[$0]) }
         }
@@ -322,8 +325,9 @@ public final class RedisClient: Sendable {
         return executed
     }
 
-    private func spans(ofTransaction commands: [RedisCommand], parents: [TraceParent]) -> [any Span] {
-        parents.isEmpty ? [] : self.spans.start("MULTI", commands: commands.count, parents: parents)
+    /// A transaction's span is named `MULTI`; its commands are in `db.operation.batch.size`.
+    private func spans(ofTransaction commands: [RedisCommand], parents: [TraceParent], attributes: SpanAttributes) -> [any Span] {
+        parents.isEmpty ? [] : self.spans.start("MULTI", commands: commands.count, parents: parents, attributes: attributes)
     }
 
     /// Equal for keys whose commands go to the same Redis: one value on one Redis (and before the first

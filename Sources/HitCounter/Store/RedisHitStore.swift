@@ -293,7 +293,7 @@ public final class RedisHitStore: HitStore {
         let transactionSentAt = RedisClock.localMicroseconds()
         let ran = client.transact(
             together: plain.map { ($0.1.transaction.commands, $0.1.transaction.route) }, on: eventLoop, tracing: plain.map { $0.1.attempt.traces },
-            replicated: true
+            attributes: plain.map { $0.1.attempt.attributes }, replicated: true
         )
         let transactions = zip(plain, ran).map { planned, replies in
             let (members, prepared) = planned
