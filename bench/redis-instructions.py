@@ -40,11 +40,18 @@ SCRIPT = "Sources/HitCounter/Store/Scripts/HitScript.swift"
 SHAPES = [(1, 300, 3000), (1, 10000, 3000), (16, 300, 500), (16, 10000, 500)]
 
 
+# What `ScriptGeometry.declarations` expands to (from `BucketLevel`), which every script starts with.
+DECLARATIONS = """local secondsUnit, secondsSpan, secondsWidth, secondsType, secondsFormat = 1, 60, 4, 'u32', '>I4'
+local minutesUnit, minutesSpan, minutesWidth, minutesType, minutesFormat = 60, 3600, 8, 'i64', '>i8'
+local hoursUnit, hoursSpan, hoursWidth, hoursType, hoursFormat = 3600, 86400, 8, 'i64', '>i8'
+local rollupHorizon = 86400"""
+
+
 def lua(swift):
     """The Lua source of HitScript.swift's `script`, as the store sends it."""
     body = swift.split('source: """\n', 1)[1].split('"""', 1)[0]
     indent = min(len(line) - len(line.lstrip()) for line in body.splitlines() if line.strip())
-    return "\n".join(line[indent:] for line in body.splitlines())
+    return "\n".join(line[indent:] for line in body.splitlines()).replace("\\(ScriptGeometry.declarations)", DECLARATIONS)
 
 
 def shared_keys(source):

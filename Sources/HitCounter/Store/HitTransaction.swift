@@ -25,20 +25,12 @@ struct HitTransaction: Sendable {
 
     /// What happened to one counter.
     enum Outcome: Sendable {
-        /// Counted at the planned second; `undo` takes it back (when Redis was in another minute).
-        case counted(undo: [RedisCommand])
-        /// Not counted: its unit would have overflowed (`OVERFLOW FAIL` wrote nothing). `undo` takes back
-        /// the rest; then the script counts it, saturating.
-        case saturated(undo: [RedisCommand])
-        /// A command failed while the others ran: `undo` takes back those that ran.
-        case failed(RedisError, undo: [RedisCommand])
-
-        /// The commands that take back what ran of the counter's.
-        var undo: [RedisCommand] {
-            switch self {
-            case .counted(let undo), .saturated(let undo), .failed(_, let undo): undo
-            }
-        }
+        /// Counted at the planned second.
+        case counted
+        /// Not counted: its unit would have overflowed (`OVERFLOW FAIL` wrote nothing); the rest ran.
+        case saturated
+        /// A command failed while the others ran.
+        case failed(RedisError)
     }
 
     let counters: [Counter]
@@ -64,7 +56,7 @@ struct HitTransaction: Sendable {
         let minuteSet = schema.topKeys(.minutes, unitStart: minute, slot: slot)
         let unit = RedisArgument("#\(BucketLevel.seconds.slot(second))")
         let type = RedisArgument(BucketLevel.seconds.counterType)
-        var commands = [RedisCommand("TIME")]
+        var commands = [RedisCommand.time]
         commands.reserveCapacity(3 + (topKeys ? 5 : 4) * counters.count)
         var firstCommand: [Int] = []
         firstCommand.reserveCapacity(counters.count)
@@ -133,46 +125,59 @@ struct HitTransaction: Sendable {
         return (second, microseconds)
     }
 
-    /// Each counter's outcome from `EXEC`'s replies. An undo leaves no key it made without an expiry: a
-    /// bucket or set left empty expires as the hit's own would have, an index entry it added is removed.
+    /// Each counter's outcome from `EXEC`'s replies.
     func outcomes(_ replies: [RESPValue]) -> [Outcome] {
-        let minute = BucketLevel.minutes.unitStart(self.second)
-        return self.counters.enumerated().map { index, counter in
-            let first = self.firstCommand[index]
-            let end = index + 1 < self.counters.count ? self.firstCommand[index + 1] : first + (counter.isFirst ? 3 : 0) + (self.topKeys ? 1 : 0) + 1
-            let replies = replies[first..<end]
-            let bucket = self.keys.counter(counter.key).bucket(.hits, .seconds, sliceStart: minute)
-            let member = RedisArgument(bytes: counter.key.bytes)
-            let bitfield = replies[first]
-            // What ran, taken back in case the counter fails.
-            var undo: [RedisCommand] = []
-            if case .array(let units) = bitfield, units.first?.int64 != nil {
-                undo += [self.move(bucket, counter.count, to: nil), self.expiries.command(bucket, sliceEnd: minute + BucketLevel.seconds.span)]
+        self.counters.indices.map { index in
+            let commands = self.commands(of: index)
+            for reply in replies[commands] {
+                if case .error(let message) = reply { return .failed(RedisError.replyError(message)) }
             }
-            if counter.isFirst, replies[first + 1].int64 == 1 {
-                undo.append(RedisCommand("ZREM", [RedisArgument(bytes: self.route), member]))
+            guard case .array(let units) = replies[commands.lowerBound], units.count == 1 else {
+                return .failed(RedisError.protocolError("BITFIELD in a transaction answered \(replies[commands.lowerBound])"))
             }
-            if counter.isFirst, replies[first + 3] == .simpleString("OK") {
-                let hours = self.keys.counter(counter.key).bucket(.hits, .hours, sliceStart: BucketLevel.hours.sliceStart(self.second))
-                undo.append(RedisCommand("DEL", [RedisArgument(bytes: hours)]))
-            }
-            if self.topKeys, let reply = replies.last, !Self.isError(reply) {
-                let set = self.keys.topKeys(.minutes, unitStart: minute, slot: self.slot)
-                // A member left at 0 was added by the undone hit alone (scores are counts of hits): removed.
-                undo += [
-                    RedisCommand("ZINCRBY", [RedisArgument(bytes: set), RedisArgument(-counter.count), member]),
-                    RedisCommand("ZREMRANGEBYSCORE", [RedisArgument(bytes: set), "-inf", "0"]),
-                    self.expiries.command(set, sliceEnd: minute + BucketLevel.minutes.unit),
-                ]
-            }
-            for reply in replies {
-                if case .error(let message) = reply { return .failed(RedisError.replyError(message), undo: undo) }
-            }
-            guard case .array(let units) = bitfield, units.count == 1 else {
-                return .failed(RedisError.protocolError("BITFIELD in a transaction answered \(bitfield)"), undo: undo)
-            }
-            return units[0] == .null ? .saturated(undo: undo) : .counted(undo: undo)
+            return units[0] == .null ? .saturated : .counted
         }
+    }
+
+    /// Where the commands of the counter at `index` lie, in `commands` and in `EXEC`'s replies.
+    private func commands(of index: Int) -> Range<Int> {
+        let first = self.firstCommand[index]
+        let count = 1 + (self.counters[index].isFirst ? 3 : 0) + (self.topKeys ? 1 : 0)
+        return first..<(first + count)
+    }
+
+    /// The commands that take back what ran of the counter at `index`'s, from `EXEC`'s replies: made only
+    /// when a counter fails, saturates or was counted in another minute than Redis's. They leave no key
+    /// they made without an expiry: a bucket or set left empty expires as the hit's own would have, an
+    /// index entry or an hour bucket the hits added is removed.
+    func undo(_ index: Int, _ replies: [RESPValue]) -> [RedisCommand] {
+        let counter = self.counters[index]
+        let commands = self.commands(of: index)
+        let first = commands.lowerBound
+        let minute = BucketLevel.minutes.unitStart(self.second)
+        let member = RedisArgument(bytes: counter.key.bytes)
+        let counterKeys = self.keys.counter(counter.key)
+        var undo: [RedisCommand] = []
+        if case .array(let units) = replies[first], units.first?.int64 != nil {
+            let bucket = counterKeys.bucket(.hits, .seconds, sliceStart: minute)
+            undo += [self.move(bucket, counter.count, to: nil), self.expiries.command(bucket, sliceEnd: minute + BucketLevel.seconds.span)]
+        }
+        if counter.isFirst, replies[first + 1].int64 == 1 {
+            undo.append(RedisCommand("ZREM", [RedisArgument(bytes: self.route), member]))
+        }
+        if counter.isFirst, replies[first + 3] == .simpleString("OK") {
+            undo.append(RedisCommand("DEL", [RedisArgument(bytes: counterKeys.bucket(.hits, .hours, sliceStart: BucketLevel.hours.sliceStart(self.second)))]))
+        }
+        if self.topKeys, !Self.isError(replies[commands.upperBound - 1]) {
+            let set = self.keys.topKeys(.minutes, unitStart: minute, slot: self.slot)
+            // A member left at 0 was added by the undone hits alone (scores are counts of hits): removed.
+            undo += [
+                RedisCommand("ZINCRBY", [RedisArgument(bytes: set), RedisArgument(-counter.count), member]),
+                RedisCommand("ZREMRANGEBYSCORE", [RedisArgument(bytes: set), "-inf", "0"]),
+                self.expiries.command(set, sliceEnd: minute + BucketLevel.minutes.unit),
+            ]
+        }
+        return undo
     }
 
     /// The commands that move counted hits from the planned second to `actual`, Redis's, in the same

@@ -277,7 +277,7 @@ public final class RedisClient: Sendable {
             return transactions.indices.map { self.transact(transactions[$0].commands, routedBy: transactions[$0].route, on: eventLoop, replicated: replicated).ending(spans[$0]) }
         }
         let replicas = replicated ? self.configuration.waitReplicas : 0
-        let blocks = transactions.map { [RedisCommand("MULTI")] + $0.commands + [RedisCommand("EXEC")] }
+        let blocks = transactions.map { [RedisCommand.multi] + $0.commands + [RedisCommand.exec] }
         let write = blocks.flatMap { $0 } + self.wait(replicas)
         let together = self.withRouting(on: eventLoop) { routing -> EventLoopFuture<[RESPValue]?> in
             switch routing {
@@ -305,7 +305,7 @@ public final class RedisClient: Sendable {
 
     private func transact(_ commands: [RedisCommand], routedBy key: [UInt8], on eventLoop: any EventLoop, replicated: Bool) -> EventLoopFuture<[RESPValue]?> {
         let replicas = replicated ? self.configuration.waitReplicas : 0
-        let write = [RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")] + self.wait(replicas)
+        let write = [RedisCommand.multi] + commands + [RedisCommand.exec] + self.wait(replicas)
         return self.withRouting(on: eventLoop) { routing in
             switch routing {
             case .standalone(let node): node.send(write, on: eventLoop)

@@ -440,15 +440,15 @@ public final class RedisHitStore: HitStore {
                 var again: [Int] = []
                 for (index, outcome) in transaction.outcomes(replies).enumerated() {
                     switch outcome {
-                    case .failed(let error, let undo):
-                        fixes += undo
+                    case .failed(let error):
+                        fixes += transaction.undo(index, replies)
                         outcomes[index] = .failure(error)
-                    case .saturated(let undo):
-                        fixes += undo
+                    case .saturated:
+                        fixes += transaction.undo(index, replies)
                         again.append(index)
-                    case .counted(let undo) where !sameMinute:
+                    case .counted where !sameMinute:
                         // Counted in the planned minute's keys, which Redis is not in: taken back, counted again.
-                        fixes += undo
+                        fixes += transaction.undo(index, replies)
                         again.append(index)
                     case .counted:
                         counted.append(transaction.counters[index])
