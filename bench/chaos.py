@@ -14,9 +14,11 @@ then rejoined as a replica), a service replica killed -9 and restarted 2 s later
 `CLIENT PAUSE 2000 WRITE`, Redis held at its maxmemory for 3 s, and in the cluster 200 slots resharded.
 Meanwhile an asyncio load sends `POST /hit` with a fresh id each time over keep-alive connections to
 nginx (`--rate` new ids per second at most), retrying each id (same key, same id) after 50 to 200 ms
-until it gets a 2xx; when the time is up, only the open ids are retried.
+until it gets a 2xx; when the time is up, only the open ids are retried. Beside it, a quarter as many
+connections send hits without ids (the plain-command path most hits take), each once.
 
 Targets, each a check: per key, the hits and the distinct ids counted equal the ids acknowledged;
+per key without ids, the hits counted lie between those acknowledged and those sent;
 every id acknowledged within 120 s of the last fault; the service answered only 2xx and 503 (nginx's
 own 502s and connection errors are counted apart); each replica's RSS ends within 10 % of its value
 20 s after it started; no replica exited unbidden; every fault ran. Appends a section per topology to
@@ -346,12 +348,33 @@ class Connection:
 
 
 class Load:
-    """Hits with ids, each retried (same key, same id) until a 2xx; every attempt's time and code recorded."""
+    """Hits with ids, each retried (same key, same id) until a 2xx; every attempt's time and code recorded.
+    Beside them, hits without ids (the path most hits take: plain commands, not the script), each sent
+    once: per key, what was acknowledged must be counted, and nothing counted that was not sent."""
+    PLAIN_KEYS = 20
+
     def __init__(self, port, args, prefix, seed):
         self.port, self.args, self.prefix, self.seed = port, args, prefix, seed
         self.times, self.codes = array.array("d"), array.array("h")  # compact: a 5-minute run makes a million attempts
         self.acknowledged = [0] * args.keys
+        self.plain_sent, self.plain_acknowledged = [0] * self.PLAIN_KEYS, [0] * self.PLAIN_KEYS
         self.open, self.sending, self.deadline = 0, True, None
+
+    async def plain_worker(self, env, number):
+        rng, connection = random.Random(f"{self.seed}-plain-{number}"), Connection(self.port)
+        interval = self.args.connections / self.args.rate
+        try:
+            while self.sending:
+                key, sent = rng.randrange(self.PLAIN_KEYS), time.monotonic()
+                self.plain_sent[key] += 1
+                code, _ = await connection.request("POST", f"/hit?key={self.prefix}p{key}")
+                self.times.append(env.now())
+                self.codes.append(code)
+                if 200 <= code < 300:
+                    self.plain_acknowledged[key] += 1
+                await asyncio.sleep(max(0.0, sent + interval - time.monotonic()))
+        finally:
+            connection.close()
 
     async def worker(self, env, number):
         rng, connection, sequence = random.Random(f"{self.seed}-{number}"), Connection(self.port), 0
@@ -415,6 +438,7 @@ async def session(env, load, schedule, seconds):
     """Load and faults for `seconds`, then retries until every id is acknowledged (or the deadline), then the counts."""
     env.t0 = time.monotonic()
     workers = [asyncio.create_task(load.worker(env, n)) for n in range(load.args.connections)]
+    workers += [asyncio.create_task(load.plain_worker(env, n)) for n in range(max(1, load.args.connections // 4))]
     watcher = asyncio.create_task(watch(env, load))
     faults = threading.Thread(target=chaos, args=(env, load, schedule, seconds), daemon=True)
     faults.start()
@@ -429,6 +453,7 @@ async def session(env, load, schedule, seconds):
     connection, deadline = Connection(env.port), time.monotonic() + 120
     counts = [(await load.count(connection, key, False, deadline), await load.count(connection, key, True, deadline))
               for key in range(load.args.keys)]
+    load.plain_counts = [await load.count(connection, f"p{key}", False, deadline) for key in range(load.PLAIN_KEYS)]
     connection.close()
     return counts, drained
 
@@ -464,6 +489,8 @@ def report(env, load, schedule, counts, drained, seed, args):
     nginx = {-c: n for c, n in codes.items() if c < 0 and c != TIMEOUT}
     wrong = [f"{load.prefix}{k}: acknowledged {a}, hits {h}, unique {u}"
              for k, (a, (h, u)) in enumerate(zip(load.acknowledged, counts)) if not a == h == u]
+    plain_wrong = [f"{load.prefix}p{k}: acknowledged {a}, sent {s}, hits {h}"
+                   for k, (a, s, h) in enumerate(zip(load.plain_acknowledged, load.plain_sent, load.plain_counts)) if not (h is not None and a <= h <= s)]
     rss_rows, rss_ok = [], True
     for r in env.replicas:
         if not r.crashed and r.process.poll() is not None:
@@ -478,6 +505,9 @@ def report(env, load, schedule, counts, drained, seed, args):
     checks = [
         ("every id acknowledged within 120 s of the last fault", load.open == 0, f"{load.open} left open"),
         ("per key: hits = distinct ids = ids acknowledged", not wrong, "; ".join(wrong[:5]) or f"{args.keys} keys exact"),
+        ("hits without ids: acknowledged <= counted <= sent, per key", not plain_wrong,
+         "; ".join(plain_wrong[:5]) or f"{load.PLAIN_KEYS} keys: {sum(load.plain_acknowledged):,} acknowledged, {sum(load.plain_counts):,} counted, "
+         f"{sum(load.plain_sent):,} sent"),
         ("the service answered only 2xx and 503", all(200 <= c < 300 or c == 503 for c in service), service),
         ("each replica's RSS within 10 % of its warm-up value", rss_ok, "see the RSS table"),
         ("no replica exited unbidden", not any(r.crashed for r in env.replicas), "; ".join(f"{r.name} {r.crashed}" for r in env.replicas if r.crashed)),

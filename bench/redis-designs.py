@@ -19,6 +19,12 @@ The designs:
 - `fold`: `MULTI`/`EXEC` with `TIME`, only the seconds' `BITFIELD`, the index's `ZADD NX` and the
   minute's `ZINCRBY`: minutes, hours and the hour's top set folded when the minute closes.
 - `fold-merged`: as `fold`, with the index and the minute's top set one sorted set (`ZINCRBY`).
+- `plain`: what the service sends for hits without ids (`HitTransaction`): `MULTI`, `TIME`, per counter
+  the second's `BITFIELD ... OVERFLOW FAIL` and the minute's `ZINCRBY`, plus `ZADD NX` on the index,
+  `EXPIREAT ... NX` on the bucket and `SET NX` of the empty hour bucket the first time this client
+  writes the counter in the minute (it
+  remembers, as a replica does), and the minute's shared keys' `EXPIREAT ... NX` with its first flight
+  of the minute; `EXEC`.
 
 Prints instructions per counter, Redis's whole work included (reading the commands, replying). An
 `EXPIRE` on a counter's new second is not in any of them (the same second is sent twice); it costs
@@ -43,7 +49,11 @@ def hit_script():
     with open(os.path.join(ROOT, _instructions.SCRIPT)) as f:
         return _instructions.lua(f.read())
 
-DESIGNS = ["script", "multi", "multi-safe", "fold", "fold-merged"]
+DESIGNS = ["script", "multi", "multi-safe", "fold", "fold-merged", "plain"]
+# `<design>-new`: the measured flights hit 10,000 other counters than those that made the keys, so
+# every counter's first hits of the minute are measured, as `bench/redis-instructions --top-keys` counts
+# them (its counters are nearly all new in their minute).
+ALL = DESIGNS + [design + "-new" for design in DESIGNS]
 SHAPES = [(1, 10000, 3000), (16, 10000, 500)]  # (counters per flight, distinct counters, flights)
 
 
@@ -56,11 +66,41 @@ def command(*args):
     return b"".join(parts)
 
 
+# What the `plain` design's client has written in the minute: counters, and whether the shared keys.
+WRITTEN = {"minute": None, "counters": set(), "shared": False}
+
+
+def plain_flight(names, minute, second):
+    """`HitTransaction`'s commands for one flight, as a replica remembering its minute sends them."""
+    if WRITTEN["minute"] != minute:
+        WRITTEN.update(minute=minute, counters=set(), shared=False)
+    index, top = f"hc:rollup:keys:{minute}", f"hc:top:m:{minute}"
+    commands = [command("MULTI"), command("TIME")]
+    for name in names:
+        bucket = f"hc:{{{name}}}:s:{minute}"
+        commands.append(command("BITFIELD", bucket, "OVERFLOW", "FAIL", "INCRBY", "u32", f"#{second % 60}", 1))
+        if name not in WRITTEN["counters"]:
+            commands.append(command("ZADD", index, "NX", 0, name))
+            commands.append(command("EXPIREAT", bucket, minute + 60 + 86400, "NX"))
+            day = minute - minute % 86400
+            commands.append(command("SET", f"hc:{{{name}}}:h:{day}", "", "NX", "EXAT", day + 2 * 86400))
+            WRITTEN["counters"].add(name)
+        commands.append(command("ZINCRBY", top, 1, name))
+    if not WRITTEN["shared"]:
+        commands += [command("EXPIREAT", index, minute + 60 + 86400, "NX"), command("EXPIREAT", top, minute + 60 + 86400, "NX")]
+        WRITTEN["shared"] = True
+    commands.append(command("EXEC"))
+    return b"".join(commands), len(commands)
+
+
 def flight(design, sha, names, minute, second):
     """The commands of one flight, and how many replies they get."""
+    design = design.removesuffix("-new")
+    if design == "plain":
+        return plain_flight(names, minute, second)
     hour, day = minute - minute % 3600, minute - minute % 86400
     if design == "script":
-        keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
+        keys = _instructions.shared_keys(hit_script())
         argv = [second, minute, 86400, 86400, len(names), 1]
         for name in names:
             keys += [f"hc:{{{name}}}:h:s:{minute}", f"hc:{{{name}}}:h:m:{hour}", f"hc:{{{name}}}:h:h:{day}"]
@@ -131,12 +171,13 @@ def read_replies(connection, count):
             buffer += data
 
 
-def drive(port, design, sha, per_flight, distinct, flights):
+def drive(port, design, sha, per_flight, distinct, flights, seed=7):
     minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
     connection = socket.create_connection(("127.0.0.1", port))
-    names = random.Random(7)
+    names = random.Random(seed)
     for first in range(0, flights, 16):
-        batch = [flight(design, sha, [f"page-{names.randrange(distinct)}" for _ in range(per_flight)], minute, minute + 30)
+        other = distinct if seed != 7 else 0  # the `-new` designs' measured pass: counters of their own
+        batch = [flight(design, sha, [f"page-{other + names.randrange(distinct)}" for _ in range(per_flight)], minute, minute + 30)
                  for _ in range(first, min(first + 16, flights))]
         connection.sendall(b"".join(data for data, _ in batch))
         read_replies(connection, sum(replies for _, replies in batch))
@@ -144,20 +185,24 @@ def drive(port, design, sha, per_flight, distinct, flights):
 
 
 def measure(design, per_flight, distinct, flights, work):
+    WRITTEN.update(minute=None, counters=set(), shared=False)  # a new Redis: nothing written yet
+
     def setup(port):
         return run(["redis-cli", "-p", str(port), "script", "load", hit_script()]).strip()
 
+    passes = iter([7, 8 if design.endswith("-new") else 7])
+
     def drive_flights(port, sha):
-        drive(port, design, sha, per_flight, distinct, flights)
+        drive(port, design, sha, per_flight, distinct, flights, next(passes))
 
     return _instructions.count_instructions(work, setup, drive_flights) / (flights * per_flight)
 
 
 def main():
     designs = sys.argv[1:] or DESIGNS
-    unknown = [design for design in designs if design not in DESIGNS]
+    unknown = [design for design in designs if design not in ALL]
     if unknown:
-        raise SystemExit(f"unknown design {unknown[0]}; one of {', '.join(DESIGNS)}")
+        raise SystemExit(f"unknown design {unknown[0]}; one of {', '.join(ALL)}")
     work = tempfile.mkdtemp(prefix="hitcounter-designs-")
     print("| design | " + " | ".join(f"flights of {per}" for per, _, _ in SHAPES) + " |")
     print("| --- |" + " ---: |" * len(SHAPES))

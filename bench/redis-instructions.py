@@ -6,6 +6,7 @@
     bench/redis-instructions --top-keys      (with the top sets written, as the service does by default)
     bench/redis-instructions --new-seconds   (the measured calls a second after those that made the keys)
     bench/redis-instructions --service       (everything the service sends Redis per hit, whatever it is)
+    bench/redis-instructions --service --cluster   (the same on 10,000 keys, on one Redis and on a cluster)
 
 A redis-server runs under `valgrind --tool=callgrind`, and `redis-benchmark` sends the hit script
 (`HitScript.swift`'s Lua, run as the store runs it) with flights of 1 counter (each hit its own call,
@@ -40,18 +41,32 @@ SCRIPT = "Sources/HitCounter/Store/Scripts/HitScript.swift"
 SHAPES = [(1, 300, 3000), (1, 10000, 3000), (16, 300, 500), (16, 10000, 500)]
 
 
+# What `ScriptGeometry.declarations` expands to (from `BucketLevel`), which every script starts with.
+DECLARATIONS = """local secondsUnit, secondsSpan, secondsWidth, secondsType, secondsFormat = 1, 60, 4, 'u32', '>I4'
+local minutesUnit, minutesSpan, minutesWidth, minutesType, minutesFormat = 60, 3600, 8, 'i64', '>i8'
+local hoursUnit, hoursSpan, hoursWidth, hoursType, hoursFormat = 3600, 86400, 8, 'i64', '>i8'
+local rollupHorizon = 86400"""
+
+
 def lua(swift):
     """The Lua source of HitScript.swift's `script`, as the store sends it."""
     body = swift.split('source: """\n', 1)[1].split('"""', 1)[0]
     indent = min(len(line) - len(line.lstrip()) for line in body.splitlines() if line.strip())
-    return "\n".join(line[indent:] for line in body.splitlines())
+    return "\n".join(line[indent:] for line in body.splitlines()).replace("\\(ScriptGeometry.declarations)", DECLARATIONS)
 
 
-def arguments(minute, counters, top_keys, offset=30):
+def shared_keys(source):
+    """The keys a call of the script `source` starts with: the index and the minute's top set, and the
+    hour's top set in scripts from before the fold wrote it (their counters' keys start at KEYS[4])."""
+    hour = "local k, a = 4, 7" in source
+    return ["hc:rollup:keys:0", "hc:top:m:0"] + (["hc:top:h:0"] if hour else [])
+
+
+def arguments(minute, counters, top_keys, offset=30, shared=("hc:rollup:keys:0", "hc:top:m:0")):
     """KEYS and ARGV of one call on `counters` counters, in the script's order; the counters are random
     among redis-benchmark's `-r` range (`__rand_int__`). The call names its second, `offset` into
     `minute` (as tests drive time), so a run that spans a minute's end counts the same."""
-    keys = ["hc:rollup:keys:0", "hc:top:m:0", "hc:top:h:0"]
+    keys = list(shared)
     argv = [str(minute + offset), str(minute), "86400", "86400", str(counters), "1" if top_keys else "0"]
     for index in range(counters):
         counter = f"hc:{{page-__rand_int__-{index}}}"
@@ -60,37 +75,51 @@ def arguments(minute, counters, top_keys, offset=30):
     return [str(len(keys))] + keys + argv
 
 
-def count_instructions(work, setup, drive):
-    """Instructions a redis-server under callgrind spends in `drive(port, state)`, the second time it
-    runs: the first makes the keys. `setup(port)` runs before both (loading a script, say) and returns
-    their `state`. Fails if Redis answered any command of the measured run with an error (but NOSCRIPT,
-    which the client answers by loading the script)."""
-    port = free_port()
-    out = os.path.join(work, "callgrind.out")
-    server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
-                               str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def count_instructions(work, setup, drive, nodes=1, cluster=False):
+    """Instructions redis-servers under callgrind spend in `drive(port, state)` (summed over `nodes`
+    servers; with `cluster`, the three primaries of a Redis Cluster, made with `redis-cli --cluster
+    create`), the second time it runs: the first makes the keys. `setup(port)` runs before both
+    (loading a script, say) and returns their `state`; `port` is the first server's. Fails if Redis
+    answered any command of the measured run with an error (but NOSCRIPT, which the client answers by
+    loading the script)."""
+    ports = [free_port() for _ in range(nodes)]
+    servers = []
+    for port in ports:
+        out = os.path.join(work, f"callgrind.out.{port}")
+        clustered = ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(work, f"nodes-{port}.conf")] if cluster else []
+        servers.append(subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "redis-server", "--port",
+                                         str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work, *clustered],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def control(*args):
-        subprocess.run(["callgrind_control", *args, str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for server in servers:
+            subprocess.run(["callgrind_control", *args, str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def each(*args):
+        return [run(["redis-cli", "-p", str(port), *args]) for port in ports]
 
     try:
-        wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
-        state = setup(port)
-        drive(port, state)
-        run(["redis-cli", "-p", str(port), "config", "resetstat"])  # errors of the first pass (NOSCRIPT, say) are not the measured ones
+        for port in ports:
+            wait_for(lambda: run(["redis-cli", "-p", str(port), "ping"]).strip() == "PONG", "redis under callgrind", timeout=60)
+        if cluster:
+            run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{port}" for port in ports], "--cluster-replicas", "0", "--cluster-yes"])
+            wait_for(lambda: all("cluster_state:ok" in info for info in each("cluster", "info")), "the cluster", timeout=120)
+        state = setup(ports[0])
+        drive(ports[0], state)
+        each("config", "resetstat")  # errors of the first pass (NOSCRIPT, say) are not the measured ones
         control("-i", "on")
-        drive(port, state)
+        drive(ports[0], state)
         control("-i", "off")
         control("-d")
         # NOSCRIPT is no failure: the client loads the script and sends it again (the roll-up's first
         # fold of a minute that closed during the run, say).
-        errors = [line for line in run(["redis-cli", "-p", str(port), "info", "errorstats"]).splitlines()
+        errors = [line for info in each("info", "errorstats") for line in info.splitlines()
                   if line.startswith("errorstat_") and not line.startswith("errorstat_NOSCRIPT")]
         assert not errors, f"Redis answered errors: {errors}"
     finally:
-        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server.wait()
+        for port, server in zip(ports, servers):
+            subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            server.wait()
     total = 0
     for name in os.listdir(work):
         if name.startswith("callgrind.out"):
@@ -109,7 +138,7 @@ def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds
         # One minute for both passes, so the measured one counts in the minute whose keys the first made.
         minute = int(run(["redis-cli", "-p", str(port), "time"]).split()[0]) // 60 * 60
         call = ["redis-benchmark", "-p", str(port), "-q", "-n", str(calls), "-P", "16", "-r", str(distinct), "evalsha", sha]
-        return iter([call + arguments(minute, counters, top_keys, offset) for offset in ([30, 31] if new_seconds else [30, 30])])
+        return iter([call + arguments(minute, counters, top_keys, offset, shared_keys(source)) for offset in ([30, 31] if new_seconds else [30, 30])])
 
     def drive(port, passes):
         subprocess.run(next(passes), check=True, stdout=subprocess.DEVNULL)
@@ -117,9 +146,9 @@ def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds
     return count_instructions(work, setup, drive) / (calls * counters)
 
 
-def measure_service(server, counters, distinct, requests, work):
+def measure_service(server, counters, distinct, requests, work, cluster=False):
     """Instructions per counter of `requests` requests to a HitCounterServer, each a flight of `counters`
-    distinct counters."""
+    distinct counters; with `cluster`, on a Redis Cluster of three primaries, summed over them."""
     processes = []  # stopped however the count ends
 
     def setup(redis_port):
@@ -145,7 +174,7 @@ def measure_service(server, counters, distinct, requests, work):
         connection.close()
 
     try:
-        return count_instructions(work, setup, drive) / (requests * counters)
+        return count_instructions(work, setup, drive, nodes=3 if cluster else 1, cluster=cluster) / (requests * counters)
     finally:
         for process in processes:
             process.terminate()
@@ -160,14 +189,22 @@ def main():
                         help="count the measured calls a second after the calls that made the keys (a busy counter's steady state)")
     parser.add_argument("--service", nargs="?", const="", metavar="SERVER",
                         help="measure a HitCounterServer's hits instead of the script (default: a release build of this tree)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="with --service: also on a Redis Cluster of three primaries (instructions summed over them), beside one Redis")
     args = parser.parse_args()
     if args.service is not None:
         server = args.service or build("HitCounterServer")
         work = tempfile.mkdtemp(prefix="hitcounter-instructions-")
-        print("| counters per flight | distinct counters | instructions per counter |")
-        print("| ---: | ---: | ---: |")
-        for counters, distinct, requests in SHAPES:
-            print(f"| {counters} | {distinct:,} | {measure_service(server, counters, distinct, requests, work):,.0f} |", flush=True)
+        shapes = [shape for shape in SHAPES if shape[1] == 10000] if args.cluster else SHAPES
+        print("| counters per flight | distinct counters | instructions per counter |" + (" cluster, summed | cluster / one Redis |" if args.cluster else ""))
+        print("| ---: | ---: | ---: |" + (" ---: | ---: |" if args.cluster else ""))
+        for counters, distinct, requests in shapes:
+            one = measure_service(server, counters, distinct, requests, work)
+            cells = [f"{one:,.0f}"]
+            if args.cluster:
+                clustered = measure_service(server, counters, distinct, requests, work, cluster=True)
+                cells += [f"{clustered:,.0f}", f"{clustered / one:.2f}"]
+            print(f"| {counters} | {distinct:,} | " + " | ".join(cells) + " |", flush=True)
         print(f"\n(instructions per counter in redis-server under the service, {time.strftime('%Y-%m-%d')}, commit "
               f"{run(['git', '-C', ROOT, 'describe', '--always', '--dirty']).strip()})")
         return

@@ -133,7 +133,7 @@ import Testing
     }
 
     /// With a wait for replicas, a flight waits once on its primary, not once per slot call: a batch
-    /// over 300 counters (about 100 slots a primary, a script call each) makes one `WAIT` on each
+    /// over 300 counters (about 100 slots a primary, a transaction each) makes one `WAIT` on each
     /// primary, in the same write as its calls (one per call cost a hit 27 %, docs/cluster.md); and
     /// every hit counts once.
     @Test func aFlightWaitsForReplicasOncePerPrimary() async throws {
@@ -152,8 +152,9 @@ import Testing
             let receipts = try await counter.hit(keys.map { Hit(key: $0) })
             #expect(receipts.count == keys.count)
             for primary in primaries {
-                let calls = try primary.calls(of: "evalsha") + primary.calls(of: "eval")
-                #expect(calls >= 50, "about a hundred slot calls on \(primary.port): \(calls)")
+                // Hits without ids: a transaction per slot (docs/fold.md).
+                let calls = try primary.calls(of: "exec")
+                #expect(calls >= 50, "about a hundred slot transactions on \(primary.port): \(calls)")
                 #expect(try primary.calls(of: "wait") == 1, "one WAIT for \(calls) calls on \(primary.port)")
             }
             for key in keys {

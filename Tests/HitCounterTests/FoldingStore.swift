@@ -42,21 +42,24 @@ final class FoldingStore: HitStore {
         self.fold(before: second, on: eventLoop).flatMap(read)
     }
 
-    /// Folds every minute hit since the last fold, and takes the minute of `second` (the store's clock
-    /// when nil) as the watermark.
+    /// Folds every minute hit since the last fold that closed before the minute of `second` (the
+    /// store's clock when nil), as the roll-up folds only closed minutes, and takes that minute as the
+    /// watermark.
     func fold(before second: Int64?, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let watermark = BucketLevel.minutes.unitStart(second ?? self.store.clock.second())
         let minutes = self.hitSince.withLock { hit in
-            defer { hit = [:] }
-            return hit
+            defer { hit = hit.filter { $0.key >= watermark } }
+            return hit.filter { $0.key < watermark }
         }
         let folds = minutes.map { minute, keys in
             self.store.client.run(
-                FoldScript(keys: self.store.keys, counters: Array(keys), minute: minute, second: minute + 62, maxRange: self.store.maxRange), on: eventLoop
+                FoldScript(
+                    keys: self.store.keys, counters: Array(keys), minute: minute, second: minute + 62, maxRange: self.store.maxRange,
+                    topKeys: self.store.keepsTopKeys
+                ), on: eventLoop
             ).map { _ in () }
         }
-        return EventLoopFuture.andAllSucceed(folds, on: eventLoop).map {
-            self.store.watermark.set(BucketLevel.minutes.unitStart(second ?? self.store.clock.second()))
-        }
+        return EventLoopFuture.andAllSucceed(folds, on: eventLoop).map { self.store.watermark.set(watermark) }
     }
 
     func hits(key: CounterKey, range: Int, unique: Bool, at second: Int64?, trace: TraceParent?, on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {

@@ -99,6 +99,37 @@ import Testing
             #expect(abs(second - redisNow) <= 5, "counted at Redis's second")
             #expect(try await store.hits(key: "skew", range: 60, at: nil) == 3)
             #expect(try await store.hits(key: "skew", range: 60, at: second) == 3)
+            // What the first plan wrote in the wrong minute's keys (plain commands count before Redis's
+            // `TIME` is known) was taken back, and nothing it made is left without an expiry.
+            for key in try redis.cli(["KEYS", "*"]).split(whereSeparator: \.isNewline).map(String.init) {
+                #expect(try redis.cli(["TTL", key]) != "-1", "\(key) has no expiry")
+            }
+        }
+    }
+
+    /// A hit without ids is plain commands planned for a second, with Redis's `TIME` in the same
+    /// transaction. Planned three seconds early, it is moved to Redis's second before it is answered:
+    /// the planned unit holds nothing, Redis's the hits (docs/fold.md).
+    @Test func aPlainHitPlannedForTheWrongSecondIsMovedToRedissSecond() async throws {
+        try await withRedisServer { redis in
+            func redisNow() throws -> Int64 { try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0])) }
+            // Away from a minute's edges, so the planned second lies in Redis's minute.
+            while !(8...50).contains(try redisNow() % 60) { try await Task.sleep(for: .milliseconds(200)) }
+            let client = RedisClient(configuration: redis.configuration)
+            let store = RedisHitStore(
+                client: client, maxRange: 86_400, dedupPeriod: 86_400, keys: KeySchema(), clock: RedisClock(offset: -3_000_000),
+                logger: .init(label: "test")
+            )
+            defer { store.shutdown() }
+            let second = try await store.hit(key: "early", count: 4, at: nil)
+            #expect(abs(second - (try redisNow())) <= 2, "answered with Redis's second")
+            let minute = second - second % 60
+            let units = try redis.cli(["BITFIELD", "hc:{early}:s:\(minute)"] + (0..<60).flatMap { ["GET", "u32", "#\($0)"] })
+                .split(whereSeparator: \.isNewline).map { Int($0) ?? -1 }
+            #expect(units.count == 60)
+            #expect(units[Int(second % 60)] == 4, "the hits at Redis's second")
+            #expect(units.reduce(0, +) == 4, "and nowhere else: \(units)")
+            #expect(try await store.hits(key: "early", range: 1, at: second) == 4)
         }
     }
 

@@ -45,4 +45,12 @@ import Testing
             }
         }
     }
+
+    /// `bench/redis-instructions` runs the hit script outside the service, so it carries the declarations
+    /// as text: the same text, or its figures would measure another script.
+    @Test func theBenchToolsDeclarationsAreTheScripts() throws {
+        let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../bench/redis-instructions.py").standardized
+        let text = try String(contentsOf: tool, encoding: .utf8)
+        #expect(text.contains("DECLARATIONS = \"\"\"" + ScriptGeometry.declarations + "\"\"\""))
+    }
 }

@@ -284,6 +284,19 @@ final class ClusterClient: Sendable {
     func evaluate(
         _ script: RedisScript, calls: [(keys: [[UInt8]], arguments: [RedisArgument])], slots: [Int], after: [RedisCommand], on eventLoop: any EventLoop
     ) -> EventLoopFuture<[RESPValue]?> {
+        self.onOnePrimary(of: slots, on: eventLoop) { node in node.evaluate(script, calls: calls, after: after, on: eventLoop) }
+    }
+
+    /// Sends `commands` (whose keys lie in `slots`) in one write to the primary the map names for all of
+    /// those slots; answers their replies, error replies as values. Nil, sending nothing, when the map
+    /// names no single primary for them all, or the write could not be made (then nothing ran).
+    func send(together commands: [RedisCommand], slots: [Int], on eventLoop: any EventLoop) -> EventLoopFuture<[RESPValue]?> {
+        self.onOnePrimary(of: slots, on: eventLoop) { node in node.send(commands, on: eventLoop) }
+    }
+
+    private func onOnePrimary(
+        of slots: [Int], on eventLoop: any EventLoop, _ write: (RedisNode) -> EventLoopFuture<[RESPValue]>
+    ) -> EventLoopFuture<[RESPValue]?> {
         let known = self.state.withLockedValue { state -> (ClusterNode, Member)? in
             let owners = Set(slots.map { state.owners[$0] })
             guard owners.count == 1, let address = owners.first ?? nil else { return nil }
@@ -291,7 +304,7 @@ final class ClusterClient: Sendable {
         }
         guard let (_, member) = known else { return eventLoop.makeSucceededFuture(nil) }
         member.roundTrips.increment()
-        return member.node.evaluate(script, calls: calls, after: after, on: eventLoop).map { Optional($0) }.flatMapError { error in
+        return write(member.node).map { Optional($0) }.flatMapError { error in
             member.errors.increment()
             // Never written: each call finds its node on its own. Written, with the outcome unknown: fail.
             guard let redisError = error as? RedisError, redisError.kind == .connectionFailed else {
@@ -311,6 +324,16 @@ final class ClusterClient: Sendable {
             return node.send(commands.flatMap { [RedisCommand("ASKING"), $0] }, on: eventLoop).map { replies in
                 stride(from: 1, to: replies.count, by: 2).map { replies[$0] }
             }
+        }
+    }
+
+    /// Sends a transaction (`MULTI` ... `EXEC`, and what follows it in the write) whose keys are all in
+    /// `slot` to the slot's primary, following `MOVED` and waiting out `TRYAGAIN` (queued commands
+    /// refused so make `EXEC` abort: nothing ran). Never after an `ASK`: a slot being migrated answers
+    /// no replies, and the caller sends the work another way (`ASKING` does not reach queued commands).
+    func transact(_ commands: [RedisCommand], slot: Int, on eventLoop: any EventLoop) -> EventLoopFuture<[RESPValue]> {
+        self.routed(slot: slot, on: eventLoop, attempt: Attempt()) { node, asking in
+            asking ? eventLoop.makeSucceededFuture([]) : node.send(commands, on: eventLoop)
         }
     }
 

@@ -44,12 +44,33 @@ struct TopPlan: Sendable {
     ///   current minute, because most recent hits are in it and cutting it would make nearly every
     ///   counter a candidate; the current hour, when the window holds all of it so far, because it is
     ///   one set instead of up to sixty.
+    ///
+    /// An hour's set is written by the fold: hits write only the minute's set. So an hour's set counts
+    /// whole only when the whole hour is folded (`window.foldedBefore`), bounds only its folded minutes,
+    /// and the minutes after the watermark count through their own sets.
     init(_ window: WindowPlan, live: Bool) {
         var whole: [Set] = []
         var edges: [Edge] = []
+        let folded = window.foldedBefore ?? .max
+        let isFolded = { (piece: WindowPlan.Piece) in piece.last < folded }
         let hour = BucketLevel.hours.unitStart(window.now)
         let wholeHour = live && window.now - Int64(window.range) + 1 <= hour && window.now + 1 - hour < BucketLevel.hours.unit
-        if wholeHour { whole.append(Set(level: .hours, unitStart: hour)) }
+        if wholeHour {
+            // The hour's set holds what the fold has written of it, which may run ahead of the watermark
+            // this replica last read (and, during a minute's fold, hold part of that minute): a bound on
+            // the hour's folded minutes, not a count. The minutes after the watermark, the current one
+            // included, count through their own sets, whole.
+            let current = BucketLevel.minutes.unitStart(window.now)
+            let foldedEnd = min(folded, current)
+            if foldedEnd > hour {
+                let pieces = window.pieces.filter { $0.first >= hour && $0.first < foldedEnd }.map { piece in
+                    // A minute-level piece may run on into the minutes counted through their own sets.
+                    WindowPlan.Piece(level: piece.level, sliceStart: piece.sliceStart, first: piece.first, last: min(piece.last, foldedEnd - piece.level.unit))
+                }
+                edges.append(Edge(set: Set(level: .hours, unitStart: hour), pieces: pieces))
+            }
+            whole += stride(from: max(hour, foldedEnd), through: current, by: Int(BucketLevel.minutes.unit)).map { Set(level: .minutes, unitStart: $0) }
+        }
         // The pieces below the hour level, by the hour they lie in.
         var cutHours: [(hour: Int64, pieces: [WindowPlan.Piece])] = []
         for piece in window.pieces where !(wholeHour && piece.first >= hour) {
@@ -64,7 +85,18 @@ struct TopPlan: Sendable {
         for (hourStart, pieces) in cutHours {
             var minuteWhole: [Set] = []
             var minuteEdges: [Edge] = []
+            // Of the minutes the fold has not reached: their sets whatever happens below.
+            var unfoldedWhole: [Set] = []
+            var unfoldedEdges: [Edge] = []
             for piece in pieces {
+                if !isFolded(piece) {
+                    if piece.first == piece.sliceStart && (piece.last == piece.sliceStart + BucketLevel.seconds.span - 1 || (live && piece.last == window.now)) {
+                        unfoldedWhole.append(Set(level: .minutes, unitStart: piece.sliceStart))
+                    } else {
+                        unfoldedEdges.append(Edge(set: Set(level: .minutes, unitStart: piece.sliceStart), pieces: [piece]))
+                    }
+                    continue
+                }
                 if piece.level == .minutes {
                     minuteWhole += stride(from: piece.first, through: piece.last, by: Int(BucketLevel.minutes.unit)).map { Set(level: .minutes, unitStart: $0) }
                 } else if piece.first == piece.sliceStart && piece.last == piece.sliceStart + BucketLevel.seconds.span - 1 {
@@ -77,11 +109,13 @@ struct TopPlan: Sendable {
                 }
             }
             if minuteWhole.count > Self.maxMinuteSets {
-                edges.append(Edge(set: Set(level: .hours, unitStart: hourStart), pieces: pieces))
+                edges.append(Edge(set: Set(level: .hours, unitStart: hourStart), pieces: pieces.filter(isFolded)))
             } else {
                 whole += minuteWhole
                 edges += minuteEdges
             }
+            whole += unfoldedWhole
+            edges += unfoldedEdges
         }
         self.whole = whole
         self.edges = edges

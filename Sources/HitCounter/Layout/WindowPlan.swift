@@ -18,6 +18,8 @@ public struct WindowPlan: Sendable, Hashable {
 
     public let now: Int64
     public let range: Int
+    /// The fold's watermark the plan was made with (nil: every level holds every hit).
+    public let foldedBefore: Int64?
     /// Oldest first; no two pieces cover the same second, and together they cover the window.
     public let pieces: [Piece]
 
@@ -29,6 +31,7 @@ public struct WindowPlan: Sendable, Hashable {
         precondition(range >= 1, "a window is at least one second")
         self.now = now
         self.range = range
+        self.foldedBefore = foldedBefore
         let from = now - Int64(range) + 1, to = now + 1
         let edge = foldedBefore.map { min(max($0, from), to) } ?? to
         var pieces: [Piece] = []

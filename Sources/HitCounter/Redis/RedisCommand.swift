@@ -18,6 +18,12 @@ struct RedisCommand: Sendable {
         return names.joined(separator: " ")
     }
 
+    /// Commands without arguments that hot paths send often: encoded once, shared (a `ByteBuffer` is
+    /// copied on write, and a write does not write to it).
+    static let multi = RedisCommand("MULTI")
+    static let exec = RedisCommand("EXEC")
+    static let time = RedisCommand("TIME")
+
     init(_ name: String, _ arguments: [RedisArgument] = []) {
         self.name = name
         var buffer = ByteBufferAllocator().buffer(capacity: 16 + name.utf8.count + arguments.reduce(0) { $0 + $1.encodedSizeEstimate })

@@ -47,6 +47,8 @@ public final class RollupEmitter: Sendable {
     private let configuration: Configuration
     /// The store's `--max-range`: how long the units the fold writes live.
     private let maxRange: Int
+    /// Whether the store keeps top sets (`--top-keys`): then the fold writes the hour's.
+    private let topKeys: Bool
     private let token: String
     private let clock: (@Sendable () -> Int64)?
     private let logger: Logger
@@ -61,11 +63,13 @@ public final class RollupEmitter: Sendable {
         sinks: [any RollupSink],
         configuration: Configuration,
         maxRange: Int = 86_400,
+        topKeys: Bool = true,
         clock: (@Sendable () -> Int64)? = nil,
         logger: Logger = Logger(label: "hitcounter.rollup")
     ) {
         self.client = client
         self.maxRange = maxRange
+        self.topKeys = topKeys
         self.keys = keys
         self.reader = RollupReader(client: client, pageSize: configuration.pageSize)
         self.sinks = sinks
@@ -81,7 +85,10 @@ public final class RollupEmitter: Sendable {
         store: RedisHitStore, sinks: [any RollupSink], configuration: Configuration, clock: (@Sendable () -> Int64)? = nil,
         logger: Logger = Logger(label: "hitcounter.rollup")
     ) {
-        self.init(client: store.client, keys: store.keys, sinks: sinks, configuration: configuration, maxRange: store.maxRange, clock: clock, logger: logger)
+        self.init(
+            client: store.client, keys: store.keys, sinks: sinks, configuration: configuration, maxRange: store.maxRange, topKeys: store.keepsTopKeys,
+            clock: clock, logger: logger
+        )
     }
 
     /// Runs until cancelled; then releases the lock, so another replica takes over at once. A failing
@@ -183,7 +190,12 @@ public final class RollupEmitter: Sendable {
         // And at most `countersPerFoldCall` counters a call, sent together: a call holds Redis for its
         // whole length, so short calls let hits in between (LargeMinuteTests: no call of 10 ms).
         let groups = slots.sorted { $0.key < $1.key }.flatMap { $0.value.chunks(of: Self.countersPerFoldCall) }
-        let calls = groups.map { FoldScript(keys: keys, counters: $0, minute: cursor.minute, second: self.clock?(), maxRange: self.maxRange) }
+        let calls = groups.map { group in
+            FoldScript(
+                keys: keys, counters: group, minute: cursor.minute, second: self.clock?(), maxRange: self.maxRange, topKeys: self.topKeys && !keys.isClustered,
+                slot: keys.isClustered ? HashSlot.of(keys.counter(group[0]).base) : 0
+            )
+        }
         // Replicated as hits are: the position never moves past writes a promoted replica would lack.
         let replies = self.client.run(together: calls, on: self.client.eventLoop, tracing: calls.map { _ in [] }, attributes: calls.map { _ in [:] }, replicated: true)
         var open: FoldScript.MinuteNotClosed?

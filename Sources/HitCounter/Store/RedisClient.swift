@@ -215,13 +215,17 @@ public final class RedisClient: Sendable {
     /// A script's reply, once `WAIT` (when asked for) said enough replicas have its writes.
     private func decode<Call: RedisScriptCall>(_: Call.Type, _ reply: RESPValue, waited: RESPValue?, replicas: Int) throws -> Call.Reply {
         if case .error(let message) = reply { throw RedisError.replyError(message) }
-        if let waited {
-            let reached = waited.int64 ?? 0
-            guard reached >= replicas else {
-                throw RedisError(.refused, "NOREPLICAS the write reached \(reached) of \(replicas) replicas within \(self.waitMilliseconds) ms")
-            }
-        }
+        try self.check(waited, replicas: replicas)
         return try Call.decode(reply)
+    }
+
+    /// Throws `refused` unless `WAIT`'s reply (when it was asked for) says `replicas` have the writes.
+    private func check(_ waited: RESPValue?, replicas: Int) throws {
+        guard let waited else { return }
+        let reached = waited.int64 ?? 0
+        guard reached >= replicas else {
+            throw RedisError(.refused, "NOREPLICAS the write reached \(reached) of \(replicas) replicas within \(self.waitMilliseconds) ms")
+        }
     }
 
     func run<Call: RedisScriptCall>(_ call: Call) async throws -> Call.Reply {
@@ -244,6 +248,86 @@ public final class RedisClient: Sendable {
             case .cluster(let cluster): cluster.send(commands, slot: key.map(HashSlot.of) ?? 0, on: eventLoop)
             }
         }.ending(spans)
+    }
+
+    /// Runs `commands` as one transaction (`MULTI` ... `EXEC`) on the node of `key` (every key of them
+    /// in its slot), with `WAIT` after it when `replicated` and `waitReplicas` is set, in one write.
+    /// Answers `EXEC`'s replies, one per command (a command that failed while running answers its
+    /// error; the others ran), or nil when the transaction did not run (`EXECABORT`: a command refused
+    /// as it was queued, or a slot being migrated), so the caller can send the work another way. Traced
+    /// as a child span of each of `parents`.
+    func transact(
+        _ commands: [RedisCommand], routedBy key: [UInt8], on eventLoop: any EventLoop, tracing parents: [TraceParent], attributes: SpanAttributes = [:],
+        replicated: Bool
+    ) -> EventLoopFuture<[RESPValue]?> {
+        let spans = self.spans(ofTransaction: commands, parents: parents, attributes: attributes)
+        return self.transact(commands, routedBy: key, on: eventLoop, replicated: replicated).ending(spans)
+    }
+
+    /// Runs transactions together, as `run(together:)` runs script calls: in one write to the Redis of
+    /// their keys (in a cluster, when one primary holds them all), with one `WAIT` after them all. A
+    /// transaction that a cluster node redirected or refused for now (nothing of it ran), and every one
+    /// when no one node holds them all, runs on its own. Answers each one's outcome, as `transact` would.
+    func transact(
+        together transactions: [(commands: [RedisCommand], route: [UInt8])], on eventLoop: any EventLoop, tracing parents: [[TraceParent]],
+        attributes: [SpanAttributes], replicated: Bool
+    ) -> [EventLoopFuture<[RESPValue]?>] {
+        let spans = transactions.indices.map { self.spans(ofTransaction: transactions[$0].commands, parents: parents[$0], attributes: attributes[$0]) }
+        guard transactions.count > 1 else {
+            return transactions.indices.map { self.transact(transactions[$0].commands, routedBy: transactions[$0].route, on: eventLoop, replicated: replicated).ending(spans[$0]) }
+        }
+        let replicas = replicated ? self.configuration.waitReplicas : 0
+        let blocks = transactions.map { [RedisCommand.multi] + $0.commands + [RedisCommand.exec] }
+        let write = blocks.flatMap { $0 } + self.wait(replicas)
+        let together = self.withRouting(on: eventLoop) { routing -> EventLoopFuture<[RESPValue]?> in
+            switch routing {
+            case .standalone(let node): node.send(write, on: eventLoop).map { Optional($0) }
+            case .cluster(let cluster): cluster.send(together: write, slots: transactions.map { HashSlot.of($0.route) }, on: eventLoop)
+            }
+        }
+        var starts: [Int] = []
+        var start = 0
+        for block in blocks {
+            starts.append(start)
+            start += block.count
+        }
+        return transactions.indices.map { [starts] index in
+            together.flatMap { replies -> EventLoopFuture<[RESPValue]?> in
+                let alone = { self.transact(transactions[index].commands, routedBy: transactions[index].route, on: eventLoop, replicated: replicated) }
+                guard let replies, replies.count == write.count else { return alone() }
+                let block = Array(replies[starts[index]..<(starts[index] + blocks[index].count)])
+                // Redirected, or refused for now, as it was queued: nothing of it ran.
+                guard !block.contains(where: ClusterClient.isRouting) else { return alone() }
+                return eventLoop.makeCompletedFuture { try self.executed(block, replicas: replicas, waited: replicas > 0 ? replies.last : nil) }
+            }.ending(spans[index])
+        }
+    }
+
+    private func transact(_ commands: [RedisCommand], routedBy key: [UInt8], on eventLoop: any EventLoop, replicated: Bool) -> EventLoopFuture<[RESPValue]?> {
+        let replicas = replicated ? self.configuration.waitReplicas : 0
+        let write = [RedisCommand.multi] + commands + [RedisCommand.exec] + self.wait(replicas)
+        return self.withRouting(on: eventLoop) { routing in
+            switch routing {
+            case .standalone(let node): node.send(write, on: eventLoop)
+            case .cluster(let cluster): cluster.transact(write, slot: HashSlot.of(key), on: eventLoop)
+            }
+        }.flatMapThrowing { replies -> [RESPValue]? in
+            guard replies.count == write.count else { return nil }
+            return try self.executed(Array(replies[..<(commands.count + 2)]), replicas: replicas, waited: replicas > 0 ? replies.last : nil)
+        }
+    }
+
+    /// `EXEC`'s replies, from a transaction's (`MULTI`, each command's `QUEUED`, `EXEC`), once `WAIT` (when
+    /// asked for) said enough replicas have its writes; nil when it did not run.
+    private func executed(_ block: [RESPValue], replicas: Int, waited: RESPValue?) throws -> [RESPValue]? {
+        guard case .array(let executed) = block.last, executed.count == block.count - 2 else { return nil }
+        try self.check(waited, replicas: replicas)
+        return executed
+    }
+
+    /// A transaction's span is named `MULTI`; its commands are in `db.operation.batch.size`.
+    private func spans(ofTransaction commands: [RedisCommand], parents: [TraceParent], attributes: SpanAttributes) -> [any Span] {
+        parents.isEmpty ? [] : self.spans.start("MULTI", commands: commands.count, parents: parents, attributes: attributes)
     }
 
     /// Equal for keys whose commands go to the same Redis: one value on one Redis (and before the first

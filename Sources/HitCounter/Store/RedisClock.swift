@@ -67,7 +67,7 @@ extension RedisClock {
         read: @escaping @Sendable (_ now: Int64, ArraySlice<RESPValue>) -> EventLoopFuture<Result>
     ) -> EventLoopFuture<Result> {
         let sentAt = Self.localMicroseconds()
-        return client.send([RedisCommand("TIME")] + commands, routedBy: key, on: eventLoop, tracing: parent).flatMap { replies in
+        return client.send([RedisCommand.time] + commands, routedBy: key, on: eventLoop, tracing: parent).flatMap { replies in
             let second: Int64
             do {
                 second = try self.observe(time: replies[0], sentAt: sentAt)

@@ -64,9 +64,11 @@ public final class RedisHitStore: HitStore {
         self.client = client
         self.keys = keys
         self.health = RedisHealth(logger: logger)
+        let memory = MinuteMemory()
         self.batcher = HitBatcher(eventLoops: client.eventLoops, route: { target in client.route(ofKey: { keys.counter(target.key).base }) }) { flight, eventLoop in
             Self.send(
-                flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: keepsTopKeys
+                flight, on: eventLoop, client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: keepsTopKeys,
+                memory: memory
             )
         }
     }
@@ -223,13 +225,13 @@ public final class RedisHitStore: HitStore {
     /// one); the calls to one primary share its connection's write.
     private static func send(
         _ flight: [(HitBatcher.Target, HitBatcher.Batch)], on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
-        maxRange: Int, dedupPeriod: Int, topKeys: Bool
+        maxRange: Int, dedupPeriod: Int, topKeys: Bool, memory: MinuteMemory
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
         client.withRouting(on: eventLoop) { routing in
             let clustered = routing.isCluster
             return Self.send(
                 flight, on: eventLoop, client: client, keys: clustered ? keys.inCluster() : keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod,
-                topKeys: topKeys && !clustered, clustered: clustered
+                topKeys: topKeys && !clustered, clustered: clustered, memory: memory
             )
         }
     }
@@ -242,12 +244,20 @@ public final class RedisHitStore: HitStore {
 
     private static func send(
         _ flight: [(HitBatcher.Target, HitBatcher.Batch)], on eventLoop: any EventLoop, client: RedisClient, keys: KeySchema, clock: RedisClock,
-        maxRange: Int, dedupPeriod: Int, topKeys: Bool, clustered: Bool
+        maxRange: Int, dedupPeriod: Int, topKeys: Bool, clustered: Bool, memory: MinuteMemory
     ) -> EventLoopFuture<[HitBatcher.Outcome]> {
         var groups: [Call: [Int]] = [:]
         var order: [Call] = []
-        for (index, (target, _)) in flight.enumerated() {
+        // Hits without ids or callbacks go as plain commands (`HitTransaction`), the others in scripts.
+        var plainGroups: [Call: [Int]] = [:]
+        var plainOrder: [Call] = []
+        for (index, (target, batch)) in flight.enumerated() {
             let call = Call(second: target.second, slot: clustered ? HashSlot.of(keys.counter(target.key).base) : 0)
+            if batch.ids.isEmpty, batch.callbacks.isEmpty, batch.count > 0 {
+                if plainGroups[call] == nil { plainOrder.append(call) }
+                plainGroups[call, default: []].append(index)
+                continue
+            }
             if groups[call] == nil { order.append(call) }
             groups[call, default: []].append(index)
         }
@@ -268,7 +278,29 @@ public final class RedisHitStore: HitStore {
             )
             return (parts, attempt)
         }
-        let context = Context(client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: topKeys)
+        let context = Context(client: client, keys: keys, clock: clock, maxRange: maxRange, dedupPeriod: dedupPeriod, topKeys: topKeys, memory: memory)
+        // The transactions go in one write, with one `WAIT` after them all, as the script calls do.
+        let plain = plainOrder.flatMap { group in
+            plainGroups[group]!.chunks(of: Self.maxCallWeight).map { members in
+                let attempt = Attempt(
+                    counters: members.map { HitScript.Counter(key: flight[$0].0.key, count: flight[$0].1.count, ids: [], callbacks: []) },
+                    second: group.second, slot: group.slot, traces: members.flatMap { flight[$0].1.traces },
+                    calls: members.reduce(0) { $0 + flight[$1].1.calls }
+                )
+                return (members, context.prepare(attempt))
+            }
+        }
+        let transactionSentAt = RedisClock.localMicroseconds()
+        let ran = client.transact(
+            together: plain.map { ($0.1.transaction.commands, $0.1.transaction.route) }, on: eventLoop, tracing: plain.map { $0.1.attempt.traces },
+            attributes: plain.map { $0.1.attempt.attributes }, replicated: true
+        )
+        let transactions = zip(plain, ran).map { planned, replies in
+            let (members, prepared) = planned
+            return context.settle(replies, of: prepared, sentAt: transactionSentAt, on: eventLoop)
+                .map { outcomes in zip(members, outcomes).map { $0 } }
+                .recover { error in members.map { ($0, .failure(error)) } }
+        }
         let sentAt = RedisClock.localMicroseconds()
         let scripts = planned.map { context.script($0.1, planned: $0.1.second ?? clock.second()) }
         let replies = client.run(
@@ -281,7 +313,7 @@ public final class RedisHitStore: HitStore {
                 // A call that failed fails its own counters only (in a cluster, one shard may be down).
                 .recover { error in parts.map { ($0.index, .failure(error)) } }
         }
-        return EventLoopFuture.whenAllSucceed(calls, on: eventLoop).map { results in
+        return EventLoopFuture.whenAllSucceed(transactions + calls, on: eventLoop).map { results in
             var outcomes = [HitBatcher.Outcome?](repeating: nil, count: flight.count)
             // A counter's parts come in order: their ids' flags join in order, and one failed part fails it.
             for (index, outcome) in results.joined() {
@@ -361,6 +393,97 @@ public final class RedisHitStore: HitStore {
         let maxRange: Int
         let dedupPeriod: Int
         let topKeys: Bool
+        let memory: MinuteMemory
+
+        /// A transaction planned: its counters, and its commands.
+        struct PlainAttempt: Sendable {
+            let attempt: Attempt
+            let transaction: HitTransaction
+            let sharedFirst: Bool
+        }
+
+        /// Plans `attempt`'s counters (hits without ids or callbacks) as plain commands (`HitTransaction`).
+        /// `settle` then does what the script would have done inside: moves the hits to Redis's second if
+        /// that was not the planned one, takes back a failed counter's commands that ran, and counts
+        /// through the script what the transaction could not (a saturated unit, another minute than
+        /// planned, a transaction that did not run), and answers each counter's outcome, in order, once
+        /// all of that is done.
+        func prepare(_ attempt: Attempt) -> PlainAttempt {
+            let planned = attempt.second ?? self.clock.second()
+            let minute = BucketLevel.minutes.unitStart(planned)
+            let unwritten = self.memory.unwritten(attempt.counters.map(\.key), slot: attempt.slot, minute: minute)
+            let transaction = HitTransaction(
+                keys: self.keys, counters: zip(attempt.counters, unwritten.counters).map { HitTransaction.Counter(key: $0.key, count: $0.count, isFirst: $1) },
+                second: planned, driven: attempt.second != nil, maxRange: self.maxRange, topKeys: self.topKeys, slot: attempt.slot, sharedFirst: unwritten.shared
+            )
+            return PlainAttempt(attempt: attempt, transaction: transaction, sharedFirst: unwritten.shared)
+        }
+
+        /// Each counter's outcome from `prepared`'s transaction, once the store has done what its replies ask.
+        func settle(
+            _ ran: EventLoopFuture<[RESPValue]?>, of prepared: PlainAttempt, sentAt: Int64, on eventLoop: any EventLoop
+        ) -> EventLoopFuture<[HitBatcher.Outcome]> {
+            let attempt = prepared.attempt, transaction = prepared.transaction
+            let planned = transaction.second
+            let minute = BucketLevel.minutes.unitStart(planned)
+            return ran.flatMap { replies -> EventLoopFuture<[HitBatcher.Outcome]> in
+                // Nothing ran (a slot being migrated, a command refused as queued): the script counts them.
+                guard let replies else { return self.throughScript(attempt, Array(attempt.counters.indices), on: eventLoop) }
+                let time: (second: Int64, microseconds: Int64)
+                do { time = try HitTransaction.time(replies) } catch { return eventLoop.makeFailedFuture(error) }
+                if attempt.second == nil { self.clock.observe(second: time.second, microseconds: time.microseconds, sentAt: sentAt) }
+                let actual = attempt.second ?? time.second
+                let sameMinute = BucketLevel.minutes.unitStart(actual) == minute
+                var outcomes = [HitBatcher.Outcome?](repeating: nil, count: attempt.counters.count)
+                var fixes: [RedisCommand] = []
+                var counted: [HitTransaction.Counter] = []
+                var again: [Int] = []
+                for (index, outcome) in transaction.outcomes(replies).enumerated() {
+                    switch outcome {
+                    case .failed(let error):
+                        fixes += transaction.undo(index, replies)
+                        outcomes[index] = .failure(error)
+                    case .saturated:
+                        fixes += transaction.undo(index, replies)
+                        again.append(index)
+                    case .counted where !sameMinute:
+                        // Counted in the planned minute's keys, which Redis is not in: taken back, counted again.
+                        fixes += transaction.undo(index, replies)
+                        again.append(index)
+                    case .counted:
+                        counted.append(transaction.counters[index])
+                        outcomes[index] = .success((actual, []))
+                    }
+                }
+                if sameMinute { self.memory.wrote(counted.map(\.key), slot: attempt.slot, shared: prepared.sharedFirst, minute: minute) }
+                if actual != planned { fixes += transaction.move(counted, to: actual) }
+                let fixed = fixes.isEmpty
+                    ? eventLoop.makeSucceededFuture(())
+                    : self.client.transact(fixes, routedBy: transaction.route, on: eventLoop, tracing: attempt.traces, replicated: true).flatMapThrowing { done in
+                        guard done != nil else { throw RedisError.protocolError("a hit's correction did not run") }
+                    }
+                let known = outcomes
+                return fixed.flatMap { () -> EventLoopFuture<[HitBatcher.Outcome]> in
+                    self.throughScript(attempt, again, on: eventLoop).map { recounts in
+                        var outcomes = known
+                        for (index, outcome) in zip(again, recounts) { outcomes[index] = outcome }
+                        return outcomes.map { $0 ?? .failure(RedisError.protocolError("no outcome")) }
+                    }
+                }
+            }
+        }
+
+        /// The counters at `indexes` of `attempt`, counted by the script (planned again as it needs).
+        private func throughScript(_ attempt: Attempt, _ indexes: [Int], on eventLoop: any EventLoop) -> EventLoopFuture<[HitBatcher.Outcome]> {
+            guard !indexes.isEmpty else { return eventLoop.makeSucceededFuture([]) }
+            let again = Attempt(counters: indexes.map { attempt.counters[$0] }, second: attempt.second, slot: attempt.slot, traces: attempt.traces, calls: attempt.calls)
+            let sentAt = RedisClock.localMicroseconds()
+            let reply = self.client.run(
+                self.script(again, planned: again.second ?? self.clock.second()), on: eventLoop, tracing: again.traces, attributes: again.attributes,
+                replicated: true
+            )
+            return self.settle(reply, of: again, sentAt: sentAt, on: eventLoop)
+        }
 
         /// The call for `attempt`'s counters, with the keys of the minute of `planned`.
         func script(_ attempt: Attempt, planned: Int64) -> HitScript {

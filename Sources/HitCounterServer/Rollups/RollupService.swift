@@ -14,6 +14,8 @@ struct RollupService: Service, CustomStringConvertible {
     let sinks: [any RollupSink]
     let configuration: RollupEmitter.Configuration
     let maxRange: Int
+    /// `--top-keys`: the fold writes the hours' top sets.
+    let topKeys: Bool
     let redis: RedisConfiguration
     let keys: KeySchema
     let kafka: KafkaProducer?
@@ -25,7 +27,8 @@ struct RollupService: Service, CustomStringConvertible {
         let executor = BackgroundExecutor()
         let client = RedisClient(configuration: self.redis, eventLoopGroup: executor.eventLoopGroup, logger: self.logger)
         let emitter = RollupEmitter(
-            client: client, keys: self.keys, sinks: self.sinks, configuration: self.configuration, maxRange: self.maxRange, logger: self.logger
+            client: client, keys: self.keys, sinks: self.sinks, configuration: self.configuration, maxRange: self.maxRange, topKeys: self.topKeys,
+            logger: self.logger
         )
         await withTaskExecutorPreference(executor) {
             await cancelWhenGracefulShutdown {
@@ -57,7 +60,8 @@ struct RollupService: Service, CustomStringConvertible {
         configuration.lease = settings.rollups.lease
         configuration.interval = min(.seconds(1), settings.rollups.lease / 4)
         return RollupService(
-            sinks: sinks, configuration: configuration, maxRange: settings.maxRange, redis: settings.redis, keys: keys, kafka: kafka, logger: logger
+            sinks: sinks, configuration: configuration, maxRange: settings.maxRange, topKeys: settings.topKeys, redis: settings.redis, keys: keys, kafka: kafka,
+            logger: logger
         )
     }
 

@@ -1,6 +1,7 @@
 /// Folds a closed minute of some counters into their minute and hour levels (docs/fold.md): for each
 /// counter and series, the minute's unit is set to the sum of its second bucket, and the hour's unit to
-/// the sum of its minute bucket.
+/// the sum of its minute bucket; with top keys, the counter's score in the hour's top set is set to its
+/// hour's hits (hits write only the minute's set: docs/top-keys.md).
 ///
 /// Every write sets a value from the values below it, never adds, so a fold repeated (after a crash
 /// before the roll-up's position moved, or by a second holder of the lock) writes the same again, and
@@ -25,9 +26,11 @@ struct FoldScript: RedisScriptCall {
     ///   - minute: the closed minute to fold.
     ///   - second: the current second, for tests that drive time; Redis's clock when nil. Expiries are
     ///     relative to it, as the hit script's are.
-    init(keys schema: KeySchema, counters: [CounterKey], minute: Int64, second: Int64?, maxRange: Int) {
-        var keys: [[UInt8]] = []
-        keys.reserveCapacity(6 * counters.count)
+    ///   - topKeys: whether the hour's top set is kept (`--top-keys`, never in a cluster).
+    ///   - slot: in a cluster, the hash slot of every counter of the call.
+    init(keys schema: KeySchema, counters: [CounterKey], minute: Int64, second: Int64?, maxRange: Int, topKeys: Bool = true, slot: Int = 0) {
+        var keys: [[UInt8]] = [schema.topKeys(.hours, unitStart: BucketLevel.hours.unitStart(minute), slot: slot)]
+        keys.reserveCapacity(1 + 6 * counters.count)
         for counter in counters {
             let counterKeys = schema.counter(counter)
             for series in CounterKeys.Series.allCases {
@@ -37,7 +40,8 @@ struct FoldScript: RedisScriptCall {
             }
         }
         self.keys = keys
-        self.arguments = [RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange)]
+        self.arguments = [RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange), RedisArgument(topKeys ? 1 : 0)]
+            + counters.map { RedisArgument(bytes: $0.bytes) }
     }
 
     /// The minute is still open on the counters' Redis, by its clock.
@@ -62,8 +66,9 @@ struct FoldScript: RedisScriptCall {
         }
     }
 
-    /// KEYS: per counter its second, minute and hour buckets of the minute, for hits and then for
-    /// distinct ids. ARGV: the minute, the current second or "" for Redis's clock, the max range.
+    /// KEYS: the hour's top set, then per counter its second, minute and hour buckets of the minute, for
+    /// hits and then for distinct ids. ARGV: the minute, the current second or "" for Redis's clock, the
+    /// max range, 1 to write the hour's top set (else 0), then each counter's key.
     ///
     /// Returns per counter `{hits, unique}` of the minute, or its error; `{'open', now}` when the minute
     /// has not closed by this Redis's clock.
@@ -72,8 +77,9 @@ struct FoldScript: RedisScriptCall {
         \(ScriptGeometry.declarations)
         local minute, now, maxRange = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         if not now then now = tonumber(redis.call('TIME')[1]) end
-        local n = #KEYS / 6
-        if not (minute and maxRange) or #ARGV ~= 3 or n ~= math.floor(n) then
+        local n = (#KEYS - 1) / 6
+        local top = ARGV[4] == '1'
+        if not (minute and maxRange) or #ARGV ~= 4 + n or n ~= math.floor(n) then
           return redis.error_reply('ERR fold script: malformed arguments')
         end
         if now < minute + secondsSpan then return {'open', now} end
@@ -81,8 +87,10 @@ struct FoldScript: RedisScriptCall {
         local day = minute - minute % hoursSpan
         local minuteSlot, hourSlot = '#' .. (minute - hour) / minutesUnit, '#' .. (hour - day) / hoursUnit
         -- As the hit script's: alive while a window of maxRange can still reach the slice's last second.
+        local secondsBucketLife = tostring(minute + secondsSpan + maxRange - now)
         local minuteBucketLife = tostring(hour + minutesSpan + maxRange - now)
         local hourBucketLife = tostring(day + hoursSpan + maxRange - now)
+        local hourSetLife = tostring(hour + minutesSpan + maxRange - now)
 
         -- The sum of a bucket's big-endian units of `width` bytes, read as `format` (a missing bucket sums to 0).
         local function sum(bytes, width, format)
@@ -94,19 +102,27 @@ struct FoldScript: RedisScriptCall {
           return total
         end
 
+        local hourSetWritten = false
         local function fold(c)
-          local first = 1 + (c - 1) * 6
+          local first = 2 + (c - 1) * 6
           local sums = {}
           for series = 0, 1 do
             local k = first + series * 3
             local minuteHits = sum(redis.call('GET', KEYS[k]), secondsWidth, secondsFormat)
             sums[series + 1] = minuteHits
             if minuteHits > 0 then
+              -- Set by the hit that made the bucket; again here, so no bucket outlives its life even when
+              -- that hit's own expiry never came (docs/fold.md: plain hits).
+              redis.call('EXPIRE', KEYS[k], secondsBucketLife)
               redis.call('BITFIELD', KEYS[k + 1], 'SET', minutesType, minuteSlot, string.format('%.0f', minuteHits))
               redis.call('EXPIRE', KEYS[k + 1], minuteBucketLife)
               local hourHits = sum(redis.call('GET', KEYS[k + 1]), minutesWidth, minutesFormat)
               redis.call('BITFIELD', KEYS[k + 2], 'SET', hoursType, hourSlot, string.format('%.0f', hourHits))
               redis.call('EXPIRE', KEYS[k + 2], hourBucketLife)
+              if top and series == 0 then
+                redis.call('ZADD', KEYS[1], string.format('%.0f', hourHits), ARGV[4 + c])
+                hourSetWritten = true
+              end
             end
           end
           return sums
@@ -117,6 +133,7 @@ struct FoldScript: RedisScriptCall {
           local ok, reply = pcall(fold, c)
           result[c] = ok and reply or (type(reply) == 'table' and reply or redis.error_reply(tostring(reply)))
         end
+        if hourSetWritten then redis.call('EXPIRE', KEYS[1], hourSetLife) end
         return result
         """)
 }

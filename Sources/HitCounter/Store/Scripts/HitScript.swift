@@ -10,7 +10,7 @@
 /// count are one atomic step); the hits add to the second's unit (`BITFIELD ... INCRBY`), counted ids
 /// add 1 each to the unique series' second. The minute and hour levels are not written here: the
 /// roll-up folds them from the seconds once the minute has closed (`FoldScript`). The hits add to the
-/// counter's score in the minute's and the hour's top sets (`GET /top`, docs/top-keys.md); the minute's
+/// counter's score in the minute's top set (`GET /top`, docs/top-keys.md; the hour's is the fold's); the minute's
 /// set answers whether they are the counter's first of the minute (else the minute's roll-up index
 /// does), and then the counter joins that index, the types of its minute and hour buckets are checked
 /// (the fold writes them), and its hour bucket is made if it is not there yet (`SET NX`, empty), so a
@@ -45,16 +45,12 @@ struct HitScript: RedisScriptCall {
     /// - Parameters:
     ///   - minute: the minute the keys are for.
     ///   - second: the second to count at, for tests that drive time; Redis's clock when nil.
-    ///   - topKeys: whether the hits add to the top sets (`--top-keys`; off saves two commands per counter).
+    ///   - topKeys: whether the hits add to the minute's top set (`--top-keys`).
     ///   - slot: in a cluster, the hash slot of every counter of the call.
     init(
         keys schema: KeySchema, counters: [Counter], minute: Int64, second: Int64?, maxRange: Int, dedupPeriod: Int, topKeys: Bool = true, slot: Int = 0
     ) {
-        let hour = BucketLevel.minutes.sliceStart(minute)
-        var keys: [[UInt8]] = [
-            schema.rollupIndex(minute: minute, slot: slot), schema.topKeys(.minutes, unitStart: minute, slot: slot),
-            schema.topKeys(.hours, unitStart: hour, slot: slot),
-        ]
+        var keys: [[UInt8]] = [schema.rollupIndex(minute: minute, slot: slot), schema.topKeys(.minutes, unitStart: minute, slot: slot)]
         var arguments: [RedisArgument] = [
             second.map { RedisArgument($0) } ?? "", RedisArgument(minute), RedisArgument(maxRange), RedisArgument(dedupPeriod),
             RedisArgument(counters.count), RedisArgument(topKeys ? 1 : 0),
@@ -97,7 +93,7 @@ struct HitScript: RedisScriptCall {
         return Reply(second: second, microseconds: microseconds, counted: counted)
     }
 
-    /// KEYS: the minute's roll-up index, the minute's and the hour's top sets, then per counter its
+    /// KEYS: the minute's roll-up index, the minute's top set, then per counter its
     /// hit buckets of the minute (second, minute and hour level), its unique buckets (when it has ids),
     /// its callbacks set (when it has callbacks) and one key per id. ARGV: the driven second or
     /// "", the minute the keys are for, the max range, the dedup period, the number of counters, 1 to
@@ -123,7 +119,7 @@ struct HitScript: RedisScriptCall {
         end
         local firstKey, firstArg = {}, {}
         local top = ARGV[6] == '1'
-        local k, a = 4, 7
+        local k, a = 3, 7
         for c = 1, n do
           local count, ids, callbacks = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
           if not (count and ids and callbacks) then
@@ -147,8 +143,8 @@ struct HitScript: RedisScriptCall {
         -- buckets of a driven second (tests) live as long as live ones. Numbers given to redis.call are
         -- formatted each time (a printf), so those used per counter are made strings once.
         local minuteEnd = now - now % secondsSpan + secondsSpan
-        local hourEnd, dayEnd = now - now % minutesSpan + minutesSpan, now - now % hoursSpan + hoursSpan
-        local secondsLife, hourSetLife, hoursLife = tostring(minuteEnd + maxRange - now), tostring(hourEnd + maxRange - now), tostring(dayEnd + maxRange - now)
+        local dayEnd = now - now % hoursSpan + hoursSpan
+        local secondsLife, hoursLife = tostring(minuteEnd + maxRange - now), tostring(dayEnd + maxRange - now)
         -- Kept for a day past the minute, or the max range if longer: a roll-up may run late, never later
         -- than that (the claim script's horizon).
         local indexLife = minuteEnd + math.max(rollupHorizon, maxRange) - now
@@ -222,11 +218,6 @@ struct HitScript: RedisScriptCall {
             if redis.call('SADD', set, unpack(ARGV, a + 4, a + 3 + callbacks)) > 0 then
               redis.call('EXPIRE', set, indexLife)
             end
-          end
-          -- The hour's top set last: nothing after it can fail.
-          if top then
-            redis.call('ZINCRBY', KEYS[3], amountText, ARGV[a])
-            if new then redis.call('EXPIRE', KEYS[3], hourSetLife) end
           end
           return flags
         end
