@@ -34,18 +34,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
+from run import DECLARATIONS, ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
 
 SCRIPT = "Sources/HitCounter/Store/Scripts/HitScript.swift"
 # (counters per call, distinct counters, calls)
 SHAPES = [(1, 300, 3000), (1, 10000, 3000), (16, 300, 500), (16, 10000, 500)]
-
-
-# What `ScriptGeometry.declarations` expands to (from `BucketLevel`), which every script starts with.
-DECLARATIONS = """local secondsUnit, secondsSpan, secondsWidth, secondsType, secondsFormat = 1, 60, 4, 'u32', '>I4'
-local minutesUnit, minutesSpan, minutesWidth, minutesType, minutesFormat = 60, 3600, 8, 'i64', '>i8'
-local hoursUnit, hoursSpan, hoursWidth, hoursType, hoursFormat = 3600, 86400, 8, 'i64', '>i8'
-local rollupHorizon = 86400"""
 
 
 def lua(swift):

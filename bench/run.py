@@ -33,6 +33,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+# What `ScriptGeometry.declarations` expands to (from `BucketLevel`), which every script starts with; `ScriptGeometryTests`
+# holds this copy to it.
+DECLARATIONS = """local secondsUnit, secondsSpan, secondsWidth, secondsType, secondsFormat = 1, 60, 4, 'u32', '>I4'
+local minutesUnit, minutesSpan, minutesWidth, minutesType, minutesFormat = 60, 3600, 8, 'i64', '>i8'
+local hoursUnit, hoursSpan, hoursWidth, hoursType, hoursFormat = 3600, 86400, 8, 'i64', '>i8'
+local rollupHorizon = 86400"""
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
 
@@ -249,7 +257,7 @@ class Bench:
         """One hit per second for an hour on 100 counters, with driven time, through the service's own
         hit script (read from its source, so the figure is for the layout that ships)."""
         source = open(os.path.join(ROOT, "Sources/HitCounter/Store/Scripts/HitScript.swift")).read()
-        script = textwrap.dedent(re.findall(r'"""\n(.*?)\n\s*"""', source, re.S)[0])
+        script = textwrap.dedent(re.findall(r'"""\n(.*?)\n\s*"""', source, re.S)[0]).replace("\\(ScriptGeometry.declarations)", DECLARATIONS)
         cli = ["redis-cli", "-p", str(redis_port)]
         run(cli + ["FLUSHALL"])
         sha = run(cli + ["SCRIPT", "LOAD", script]).strip()
@@ -260,11 +268,11 @@ class Bench:
         commands = []
         for t in range(start, start + 3600):
             # The keys and arguments HitScript passes (spelled by KeySchema), one call per second for
-            # all the counters: KEYS the minute's roll-up index and top sets, then per counter its three hit buckets;
+            # all the counters: KEYS the minute's roll-up index and top set, then per counter its three hit buckets;
             # ARGV the driven second, its minute, max range, dedup period, number of counters, top sets on, then per
             # counter its key, count, no ids, no callbacks. A drift makes the script refuse, and --pipe fail.
             minute, hour, day = t - t % 60, t - t % 3600, t - t % 86400
-            keys, counter_args = [f"hc:rollup:keys:{minute}", f"hc:top:m:{minute}", f"hc:top:h:{hour}"], []
+            keys, counter_args = [f"hc:rollup:keys:{minute}", f"hc:top:m:{minute}"], []
             for c in range(counters):
                 keys += [f"hc:{{bench-{c}}}:s:{minute}", f"hc:{{bench-{c}}}:m:{hour}", f"hc:{{bench-{c}}}:h:{day}"]
                 counter_args += [f"bench-{c}", "1", "0", "0"]

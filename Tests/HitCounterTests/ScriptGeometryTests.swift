@@ -46,10 +46,11 @@ import Testing
         }
     }
 
-    /// `bench/redis-instructions` runs the hit script outside the service, so it carries the declarations
-    /// as text: the same text, or its figures would measure another script.
+    /// The benchmarks run the hit script outside the service (`bench/redis-instructions`, `bench/run`), so
+    /// they carry the declarations as text (`bench/run.py`): the same text, or their figures would measure
+    /// another script.
     @Test func theBenchToolsDeclarationsAreTheScripts() throws {
-        let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../bench/redis-instructions.py").standardized
+        let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../bench/run.py").standardized
         let text = try String(contentsOf: tool, encoding: .utf8)
         #expect(text.contains("DECLARATIONS = \"\"\"" + ScriptGeometry.declarations + "\"\"\""))
     }
