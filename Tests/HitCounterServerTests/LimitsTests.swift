@@ -71,7 +71,7 @@ import Testing
         for _ in 0..<2 {
             let holder = try RawConnection(port: server.port)
             try await holder.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            let served = try await holder.receive(timeout: .seconds(2))
+            let served = try await holder.receive(timeout: .seconds(30)) { parseResponses($0).first?.body.hasSuffix("\n") == true }
             #expect(served.text.hasPrefix("HTTP/1.1 200 ") && !served.closed, "\(served)")
             holders.append(holder)
         }

@@ -55,8 +55,15 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public func signal(_ signal: Int32) {
+        self.signaled = true
         if self.exitStatus == nil { kill(self.pid, signal) }
     }
+
+    /// The raw wait status, for messages ("running" until it exited).
+    public var exitStatusDescription: String { self.isRunning ? "running" : self.exitStatus.map { String($0) } ?? "unknown" }
+
+    /// Whether the test sent it a signal: a process that exited without one exited by itself.
+    public private(set) var signaled = false
 
     /// True until the process has exited (and been reaped).
     public var isRunning: Bool {

@@ -7,7 +7,7 @@ public final class RawConnection: @unchecked Sendable {
     private var fd: Int32
 
     public init(port: Int) throws {
-        guard let fd = connectToLoopback(port: port) else { throw RedisServerError("cannot connect to port \(port)") }
+        guard let fd = connectToLoopback(port: port) else { throw RedisServerError("cannot connect to port \(port): errno \(errno)") }
         self.fd = fd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
@@ -96,7 +96,9 @@ func connectToLoopback(port: Int) -> Int32? {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
     guard connected else {
+        let error = errno
         close(fd)
+        errno = error
         return nil
     }
     return fd

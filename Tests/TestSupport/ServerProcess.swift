@@ -55,6 +55,11 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     deinit {
+        // A server that died under a test (a crash, an exit nobody asked for) leaves its last words in
+        // the test run's output, not only in a log file that is removed here.
+        if !self.process.isRunning, !self.process.signaled {
+            FileHandle.standardError.write(Data("HitCounterServer on port \(self.port) exited by itself (wait status \(self.process.exitStatusDescription)): \(self.log.suffix(4000))\n".utf8))
+        }
         try? FileManager.default.removeItem(atPath: self.logFile)
     }
 }

@@ -62,14 +62,15 @@ struct HitTransaction: Sendable {
         firstCommand.reserveCapacity(counters.count)
         for counter in counters {
             firstCommand.append(commands.count)
-            let bucket = schema.counter(counter.key).bucket(.hits, .seconds, sliceStart: minute)
+            let keys = schema.counter(counter.key)
+            let bucket = keys.bucket(.hits, .seconds, sliceStart: minute)
             let member = RedisArgument(bytes: counter.key.bytes)
             let count = RedisArgument(counter.count)
             commands.append(RedisCommand("BITFIELD", [RedisArgument(bytes: bucket), "OVERFLOW", "FAIL", "INCRBY", type, unit, count]))
             if counter.isFirst {
                 commands.append(RedisCommand("ZADD", [RedisArgument(bytes: index), "NX", 0, member]))
                 commands.append(expiries.command(bucket, sliceEnd: minute + BucketLevel.seconds.span))
-                let hours = schema.counter(counter.key).bucket(.hits, .hours, sliceStart: BucketLevel.hours.sliceStart(second))
+                let hours = keys.bucket(.hits, .hours, sliceStart: BucketLevel.hours.sliceStart(second))
                 commands.append(expiries.made(hours, sliceEnd: BucketLevel.hours.sliceStart(second) + BucketLevel.hours.span))
             }
             if topKeys { commands.append(RedisCommand("ZINCRBY", [RedisArgument(bytes: minuteSet), count, member])) }

@@ -462,11 +462,11 @@ public final class RedisHitStore: HitStore {
                     : self.client.transact(fixes, routedBy: transaction.route, on: eventLoop, tracing: attempt.traces, replicated: true).flatMapThrowing { done in
                         guard done != nil else { throw RedisError.protocolError("a hit's correction did not run") }
                     }
-                let known = outcomes
+                let known = outcomes, recount = again
                 return fixed.flatMap { () -> EventLoopFuture<[HitBatcher.Outcome]> in
-                    self.throughScript(attempt, again, on: eventLoop).map { recounts in
+                    self.throughScript(attempt, recount, on: eventLoop).map { recounts in
                         var outcomes = known
-                        for (index, outcome) in zip(again, recounts) { outcomes[index] = outcome }
+                        for (index, outcome) in zip(recount, recounts) { outcomes[index] = outcome }
                         return outcomes.map { $0 ?? .failure(RedisError.protocolError("no outcome")) }
                     }
                 }
