@@ -137,6 +137,43 @@ import Testing
         }
     }
 
+    /// A hit planned for a minute that closed by Redis's clock is counted there, then taken back and
+    /// counted at Redis's second. A fold of that minute run between the two saw it (here Redis is paused
+    /// while both wait, so the fold runs right after the count): the minute is folded again, so its unit
+    /// holds only the hits that stayed in it (docs/fold.md).
+    @Test func aFoldBetweenACountAndItsTakingBackIsUndoneByAFoldAgain() async throws {
+        try await withRedisServer { redis in
+            func redisNow() throws -> Int64 { try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0])) }
+            // Away from a minute's edges, so the plan two minutes back lies in one minute.
+            while !(5...45).contains(try redisNow() % 60) { try await Task.sleep(for: .milliseconds(200)) }
+            let planned = BucketLevel.minutes.unitStart(try redisNow()) - 120
+            let client = RedisClient(configuration: redis.configuration)
+            let store = RedisHitStore(
+                client: client, maxRange: 86_400, dedupPeriod: 86_400, keys: KeySchema(), clock: RedisClock(offset: -120_000_000),
+                logger: .init(label: "test")
+            )
+            defer { store.shutdown() }
+            let fold = FoldScript(keys: store.keys, counters: ["late"], minute: planned, second: nil, maxRange: 86_400)
+            let minuteBucket = store.keys.counter("late").bucket(.hits, .minutes, sliceStart: BucketLevel.minutes.sliceStart(planned))
+            func minuteUnit() throws -> String {
+                try redis.cli(["BITFIELD", String(decoding: minuteBucket, as: UTF8.self), "GET", BucketLevel.minutes.counterType, "#\(BucketLevel.minutes.slot(planned))"])
+            }
+            _ = try await store.hit(key: "late", count: 2, at: planned + 10)
+            _ = try await client.run(fold)
+            #expect(try minuteUnit() == "2")
+
+            _ = try redis.cli(["CLIENT", "PAUSE", "1500", "ALL"])
+            async let hit = store.hit(key: "late", count: 5, at: nil)
+            try await Task.sleep(for: .milliseconds(500))
+            async let folded = client.run(fold)
+            let second = try await hit
+            _ = try await folded
+            #expect(second > planned + 60, "counted at Redis's second, not the plan's")
+            #expect(try minuteUnit() == "2", "the minute holds its own two hits, not the five taken back")
+            #expect(try await store.hits(key: "late", range: 600, at: nil) == 7)
+        }
+    }
+
     @Test func theScriptRefusesAPlanForAnotherMinuteWithoutWriting() async throws {
         try await withRedisServer { redis in
             let client = RedisClient(configuration: redis.configuration)

@@ -463,7 +463,21 @@ public final class RedisHitStore: HitStore {
                         guard done != nil else { throw RedisError.protocolError("a hit's correction did not run") }
                     }
                 let known = outcomes, recount = again
-                return fixed.flatMap { () -> EventLoopFuture<[HitBatcher.Outcome]> in
+                // Counted in a minute that had closed by Redis's clock: a fold between the count and its
+                // taking back may have seen it, so the minute is folded again for these counters, from
+                // what is left (docs/fold.md). A minute still open (the plan ahead of Redis) needs nothing.
+                let refolded = BucketLevel.minutes.unitStart(actual) <= minute ? fixed : fixed.flatMap {
+                    self.client.run(
+                        FoldScript(
+                            keys: self.keys, counters: transaction.counters.map(\.key), minute: minute, second: attempt.second, maxRange: self.maxRange,
+                            topKeys: self.topKeys, slot: attempt.slot, again: true
+                        ),
+                        on: eventLoop, tracing: attempt.traces, attributes: attempt.attributes, replicated: true
+                    ).map { _ in }.flatMapErrorThrowing { error in
+                        guard error is FoldScript.MinuteNotClosed else { throw error }
+                    }
+                }
+                return refolded.flatMap { () -> EventLoopFuture<[HitBatcher.Outcome]> in
                     self.throughScript(attempt, recount, on: eventLoop).map { recounts in
                         var outcomes = known
                         for (index, outcome) in zip(recount, recounts) { outcomes[index] = outcome }

@@ -28,7 +28,12 @@ struct FoldScript: RedisScriptCall {
     ///     relative to it, as the hit script's are.
     ///   - topKeys: whether the hour's top set is kept (`--top-keys`, never in a cluster).
     ///   - slot: in a cluster, the hash slot of every counter of the call.
-    init(keys schema: KeySchema, counters: [CounterKey], minute: Int64, second: Int64?, maxRange: Int, topKeys: Bool = true, slot: Int = 0) {
+    ///   - again: a counter's minute is folded again after hits were taken back from it, so a minute
+    ///     unit already set is set again even when its seconds now sum to nothing (docs/fold.md).
+    init(
+        keys schema: KeySchema, counters: [CounterKey], minute: Int64, second: Int64?, maxRange: Int, topKeys: Bool = true, slot: Int = 0,
+        again: Bool = false
+    ) {
         var keys: [[UInt8]] = [schema.topKeys(.hours, unitStart: BucketLevel.hours.unitStart(minute), slot: slot)]
         keys.reserveCapacity(1 + 6 * counters.count)
         for counter in counters {
@@ -40,8 +45,9 @@ struct FoldScript: RedisScriptCall {
             }
         }
         self.keys = keys
-        self.arguments = [RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange), RedisArgument(topKeys ? 1 : 0)]
-            + counters.map { RedisArgument(bytes: $0.bytes) }
+        self.arguments = [
+            RedisArgument(minute), second.map { RedisArgument($0) } ?? "", RedisArgument(maxRange), RedisArgument(topKeys ? 1 : 0), RedisArgument(again ? 1 : 0),
+        ] + counters.map { RedisArgument(bytes: $0.bytes) }
     }
 
     /// The minute is still open on the counters' Redis, by its clock.
@@ -68,7 +74,7 @@ struct FoldScript: RedisScriptCall {
 
     /// KEYS: the hour's top set, then per counter its second, minute and hour buckets of the minute, for
     /// hits and then for distinct ids. ARGV: the minute, the current second or "" for Redis's clock, the
-    /// max range, 1 to write the hour's top set (else 0), then each counter's key.
+    /// max range, 1 to write the hour's top set (else 0), 1 to fold again (else 0), then each counter's key.
     ///
     /// Returns per counter `{hits, unique}` of the minute, or its error; `{'open', now}` when the minute
     /// has not closed by this Redis's clock.
@@ -78,8 +84,8 @@ struct FoldScript: RedisScriptCall {
         local minute, now, maxRange = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         if not now then now = tonumber(redis.call('TIME')[1]) end
         local n = (#KEYS - 1) / 6
-        local top = ARGV[4] == '1'
-        if not (minute and maxRange) or #ARGV ~= 4 + n or n ~= math.floor(n) then
+        local top, again = ARGV[4] == '1', ARGV[5] == '1'
+        if not (minute and maxRange) or #ARGV ~= 5 + n or n ~= math.floor(n) then
           return redis.error_reply('ERR fold script: malformed arguments')
         end
         if now < minute + secondsSpan then return {'open', now} end
@@ -110,7 +116,9 @@ struct FoldScript: RedisScriptCall {
             local k = first + series * 3
             local minuteHits = sum(redis.call('GET', KEYS[k]), secondsWidth, secondsFormat)
             sums[series + 1] = minuteHits
-            if minuteHits > 0 then
+            -- Folded again (hits taken back after a fold saw them), a minute unit already written is set
+            -- again, to nothing if nothing is left.
+            if minuteHits > 0 or (again and redis.call('EXISTS', KEYS[k + 1]) == 1) then
               -- Set by the hit that made the bucket; again here, so no bucket outlives its life even when
               -- that hit's own expiry never came (docs/fold.md: plain hits).
               redis.call('EXPIRE', KEYS[k], secondsBucketLife)
@@ -119,9 +127,11 @@ struct FoldScript: RedisScriptCall {
               local hourHits = sum(redis.call('GET', KEYS[k + 1]), minutesWidth, minutesFormat)
               redis.call('BITFIELD', KEYS[k + 2], 'SET', hoursType, hourSlot, string.format('%.0f', hourHits))
               redis.call('EXPIRE', KEYS[k + 2], hourBucketLife)
-              if top and series == 0 then
-                redis.call('ZADD', KEYS[1], string.format('%.0f', hourHits), ARGV[4 + c])
+              if top and series == 0 and hourHits > 0 then
+                redis.call('ZADD', KEYS[1], string.format('%.0f', hourHits), ARGV[5 + c])
                 hourSetWritten = true
+              elseif top and series == 0 then
+                redis.call('ZREM', KEYS[1], ARGV[5 + c])
               end
             end
           end
