@@ -7,6 +7,7 @@
     bench/redis-instructions --new-seconds   (the measured calls a second after those that made the keys)
     bench/redis-instructions --service       (everything the service sends Redis per hit, whatever it is)
     bench/redis-instructions --service --cluster   (the same on 10,000 keys, on one Redis and on a cluster)
+    bench/redis-instructions --service [--cluster] --fold   (and one fold of every counter hit, counted)
 
 A redis-server runs under `valgrind --tool=callgrind`, and `redis-benchmark` sends the hit script
 (`HitScript.swift`'s Lua, run as the store runs it) with flights of 1 counter (each hit its own call,
@@ -15,12 +16,15 @@ are counted only while the measured calls run, after a first pass that made the 
 instructions per counter, Redis's whole work included (reading the command, the script, replying).
 
 `--service` measures the service instead of the script: a release HitCounterServer (default settings,
-top keys on; no roll-up sink, so no roll-up) on the Redis under callgrind, sent `POST /hit` one at a
+top keys on, no roll-up sink) on the Redis under callgrind, sent `POST /hit` one at a
 time (a flight of one counter each) and `POST /hit/batch` of 16 distinct keys one at a time (a flight
 of 16), over 300 keys (each hit again every few seconds, in the same minute: the steady state of a busy
 counter) and 10,000 (most hits a counter's first of its minute at callgrind's pace). So it counts
 whatever the write path sends (a script, transactions, `TIME`, expiries), as the hits arrive in live
-seconds. Runs on 127.0.0.1 only.
+seconds. The roll-up's fold (docs/fold.md) runs once a minute has closed, so whether one falls in the
+few seconds counted is chance; `--fold` makes it certain: the measured requests start early in a
+minute, and the count lasts until the fold has folded that minute (the service's polling while idle,
+counted apart for as long, is taken off). Runs on 127.0.0.1 only.
 """
 import argparse
 import http.client
@@ -68,13 +72,15 @@ def arguments(minute, counters, top_keys, offset=30, shared=("hc:rollup:keys:0",
     return [str(len(keys))] + keys + argv
 
 
-def count_instructions(work, setup, drive, nodes=1, cluster=False):
+def count_instructions(work, setup, drive, nodes=1, cluster=False, before=None, after=None, idle=0):
     """Instructions redis-servers under callgrind spend in `drive(port, state)` (summed over `nodes`
     servers; with `cluster`, the three primaries of a Redis Cluster, made with `redis-cli --cluster
     create`), the second time it runs: the first makes the keys. `setup(port)` runs before both
     (loading a script, say) and returns their `state`; `port` is the first server's. Fails if Redis
     answered any command of the measured run with an error (but NOSCRIPT, which the client answers by
-    loading the script)."""
+    loading the script). `before(port, state)` runs just before the count starts, `after(port, state)`
+    just after `drive`, still counted. With `idle` seconds, also counts that long with nothing sent
+    (the service's own polling, say) and returns (counted, counted idle) instead."""
     ports = [free_port() for _ in range(nodes)]
     servers = []
     for port in ports:
@@ -100,10 +106,19 @@ def count_instructions(work, setup, drive, nodes=1, cluster=False):
         state = setup(ports[0])
         drive(ports[0], state)
         each("config", "resetstat")  # errors of the first pass (NOSCRIPT, say) are not the measured ones
+        if before:
+            before(ports[0], state)
         control("-i", "on")
         drive(ports[0], state)
+        if after:
+            after(ports[0], state)
         control("-i", "off")
         control("-d")
+        if idle:
+            control("-i", "on")
+            time.sleep(idle)
+            control("-i", "off")
+            control("-d")
         # NOSCRIPT is no failure: the client loads the script and sends it again (the roll-up's first
         # fold of a minute that closed during the run, say).
         errors = [line for info in each("info", "errorstats") for line in info.splitlines()
@@ -113,14 +128,19 @@ def count_instructions(work, setup, drive, nodes=1, cluster=False):
         for port, server in zip(ports, servers):
             subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             server.wait()
-    total = 0
+    total = idled = 0
     for name in os.listdir(work):
         if name.startswith("callgrind.out"):
             with open(os.path.join(work, name)) as f:
                 # Each dump holds what was counted since the one before; its summary and totals agree.
-                total += max([int(m.group(1)) for m in re.finditer(r"^(?:summary|totals): (\d+)", f.read(), re.M)] or [0])
+                counted = max([int(m.group(1)) for m in re.finditer(r"^(?:summary|totals): (\d+)", f.read(), re.M)] or [0])
+            # The idle count is each server's second dump (`<file>.2`).
+            if idle and name.endswith(".2"):
+                idled += counted
+            else:
+                total += counted
             os.remove(os.path.join(work, name))
-    return total
+    return (total, idled) if idle else total
 
 
 def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds=False):
@@ -139,10 +159,45 @@ def measure(source, counters, distinct, calls, work, top_keys=False, new_seconds
     return count_instructions(work, setup, drive) / (calls * counters)
 
 
-def measure_service(server, counters, distinct, requests, work, cluster=False):
+def measure_service(server, counters, distinct, requests, work, cluster=False, fold=False):
     """Instructions per counter of `requests` requests to a HitCounterServer, each a flight of `counters`
-    distinct counters; with `cluster`, on a Redis Cluster of three primaries, summed over them."""
+    distinct counters; with `cluster`, on a Redis Cluster of three primaries, summed over them.
+
+    With `fold`, the measured requests start early in a minute whose previous minutes are folded, and
+    the count goes on until the fold has folded their minute: so it holds one fold of every counter hit
+    (and nothing else of the fold), however long callgrind makes the pass. What the service sends Redis
+    while idle (the roll-up's polling, once a second) is counted apart, for as long, and taken off.
+    Returns (per counter, seconds counted) then."""
     processes = []  # stopped however the count ends
+    position = "hc:rollup:{rollup}:next:fold" if cluster else "hc:rollup:next:fold"
+    timing = {}
+
+    def redis_second(redis_port):
+        return int(run(["redis-cli", "-p", str(redis_port), "time"]).split()[0])
+
+    def folded_before(redis_port):
+        value = run(["redis-cli", "-c", "-p", str(redis_port), "get", position]).strip()
+        return int(value) if value.isdigit() else 0
+
+    def align(redis_port, _port):
+        # Early in a minute (second 5 to 15), once the minutes before it are folded.
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            now = redis_second(redis_port)
+            if 5 <= now % 60 <= 15 and folded_before(redis_port) >= now - now % 60:
+                timing["minute"], timing["start"] = now - now % 60, time.time()
+                return
+            time.sleep(0.5)
+        raise RuntimeError("the fold did not catch up within 3 minutes")
+
+    def until_folded(redis_port, _port):
+        assert redis_second(redis_port) - timing["minute"] < 60, "the measured requests ran past their minute"
+        # Asked once a second: each ask is counted too (a connection and a GET, a few thousand instructions).
+        deadline = time.time() + 180
+        while folded_before(redis_port) <= timing["minute"]:
+            assert time.time() < deadline, "the fold of the measured minute did not come within 3 minutes"
+            time.sleep(1)
+        timing["seconds"] = time.time() - timing["start"]
 
     def setup(redis_port):
         port = free_port()
@@ -167,7 +222,12 @@ def measure_service(server, counters, distinct, requests, work, cluster=False):
         connection.close()
 
     try:
-        return count_instructions(work, setup, drive, nodes=3 if cluster else 1, cluster=cluster) / (requests * counters)
+        if not fold:
+            return count_instructions(work, setup, drive, nodes=3 if cluster else 1, cluster=cluster) / (requests * counters)
+        idle = 20
+        counted, idled = count_instructions(work, setup, drive, nodes=3 if cluster else 1, cluster=cluster, before=align, after=until_folded, idle=idle)
+        hits = requests * counters
+        return (counted - idled * timing["seconds"] / idle) / hits, timing["seconds"]
     finally:
         for process in processes:
             process.terminate()
@@ -182,6 +242,8 @@ def main():
                         help="count the measured calls a second after the calls that made the keys (a busy counter's steady state)")
     parser.add_argument("--service", nargs="?", const="", metavar="SERVER",
                         help="measure a HitCounterServer's hits instead of the script (default: a release build of this tree)")
+    parser.add_argument("--fold", action="store_true",
+                        help="with --service: count one fold of every counter hit too (a measure waits for its minute to close: about two minutes)")
     parser.add_argument("--cluster", action="store_true",
                         help="with --service: also on a Redis Cluster of three primaries (instructions summed over them), beside one Redis")
     args = parser.parse_args()
@@ -191,14 +253,22 @@ def main():
         shapes = [shape for shape in SHAPES if shape[1] == 10000] if args.cluster else SHAPES
         print("| counters per flight | distinct counters | instructions per counter |" + (" cluster, summed | cluster / one Redis |" if args.cluster else ""))
         print("| ---: | ---: | ---: |" + (" ---: | ---: |" if args.cluster else ""))
+        def measure(counters, distinct, requests, cluster=False):
+            if not args.fold:
+                return measure_service(server, counters, distinct, requests, work, cluster=cluster)
+            figure, seconds = measure_service(server, counters, distinct, requests, work, cluster=cluster, fold=True)
+            print(f"({counters} a flight, {'cluster' if cluster else 'one Redis'}: counted {seconds:.0f} s to the fold's end)", file=sys.stderr, flush=True)
+            return figure
+
         for counters, distinct, requests in shapes:
-            one = measure_service(server, counters, distinct, requests, work)
+            one = measure(counters, distinct, requests)
             cells = [f"{one:,.0f}"]
             if args.cluster:
-                clustered = measure_service(server, counters, distinct, requests, work, cluster=True)
+                clustered = measure(counters, distinct, requests, cluster=True)
                 cells += [f"{clustered:,.0f}", f"{clustered / one:.2f}"]
             print(f"| {counters} | {distinct:,} | " + " | ".join(cells) + " |", flush=True)
-        print(f"\n(instructions per counter in redis-server under the service, {time.strftime('%Y-%m-%d')}, commit "
+        print(f"\n(instructions per counter in redis-server under the service{', one fold of each counter included' if args.fold else ''}, "
+              f"{time.strftime('%Y-%m-%d')}, commit "
               f"{run(['git', '-C', ROOT, 'describe', '--always', '--dirty']).strip()})")
         return
     scripts = {"now": lua(open(os.path.join(ROOT, SCRIPT)).read())}

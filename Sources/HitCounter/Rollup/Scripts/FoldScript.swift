@@ -1,11 +1,12 @@
 /// Folds a closed minute of some counters into their minute and hour levels (docs/fold.md): for each
-/// counter and series, the minute's unit is set to the sum of its second bucket, and the hour's unit to
-/// the sum of its minute bucket; with top keys, the counter's score in the hour's top set is set to its
-/// hour's hits (hits write only the minute's set: docs/top-keys.md).
+/// counter and series, the minute's unit is set to the sum of its second bucket, and the hour's unit
+/// moves by what the minute's unit moved (`BITFIELD SET` answers the unit it replaced), so it stays the
+/// sum of its minutes without reading them; with top keys, the counter's score in the hour's top set is
+/// set to its hour's hits (hits write only the minute's set: docs/top-keys.md).
 ///
-/// Every write sets a value from the values below it, never adds, so a fold repeated (after a crash
-/// before the roll-up's position moved, or by a second holder of the lock) writes the same again, and
-/// minutes folded in any order leave the same hours. A counter whose keys fail (a key of another type)
+/// A minute's unit is set from the seconds below it, never added to, and the hour's moves by that
+/// change alone, so a fold repeated (after a crash before the roll-up's position moved, or by a second
+/// holder of the lock) changes nothing, and minutes folded in any order leave the same hours. A counter whose keys fail (a key of another type)
 /// answers its error; the others are folded.
 ///
 /// A minute is folded only once it has closed on the Redis that holds its counters (its own `TIME`):
@@ -100,11 +101,13 @@ struct FoldScript: RedisScriptCall {
 
         -- The sum of a bucket's big-endian units of `width` bytes, read as `format` (a missing bucket sums to 0).
         local function sum(bytes, width, format)
-          local total = 0
           if not bytes then return 0 end
-          for at = 1, #bytes - width + 1, width do
-            total = total + struct.unpack(format, bytes, at)
-          end
+          local count = math.floor(#bytes / width)
+          if count == 0 then return 0 end
+          -- One unpack of every unit (its last value is the next position, left out).
+          local units = {struct.unpack(string.rep(format, count), bytes)}
+          local total = 0
+          for i = 1, count do total = total + units[i] end
           return total
         end
 
@@ -122,10 +125,10 @@ struct FoldScript: RedisScriptCall {
               -- Set by the hit that made the bucket; again here, so no bucket outlives its life even when
               -- that hit's own expiry never came (docs/fold.md: plain hits).
               redis.call('EXPIRE', KEYS[k], secondsBucketLife)
-              redis.call('BITFIELD', KEYS[k + 1], 'SET', minutesType, minuteSlot, string.format('%.0f', minuteHits))
+              -- The hour's unit is the sum of its minutes' units: it moves by what the minute's moved.
+              local before = redis.call('BITFIELD', KEYS[k + 1], 'SET', minutesType, minuteSlot, string.format('%.0f', minuteHits))[1]
               redis.call('EXPIRE', KEYS[k + 1], minuteBucketLife)
-              local hourHits = sum(redis.call('GET', KEYS[k + 1]), minutesWidth, minutesFormat)
-              redis.call('BITFIELD', KEYS[k + 2], 'SET', hoursType, hourSlot, string.format('%.0f', hourHits))
+              local hourHits = redis.call('BITFIELD', KEYS[k + 2], 'INCRBY', hoursType, hourSlot, string.format('%.0f', minuteHits - before))[1]
               redis.call('EXPIRE', KEYS[k + 2], hourBucketLife)
               if top and series == 0 and hourHits > 0 then
                 redis.call('ZADD', KEYS[1], string.format('%.0f', hourHits), ARGV[5 + c])
