@@ -22,18 +22,10 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import finish, interleaved, redis, stop, table  # noqa: E402
-from run import ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
+from run import ROOT, build, cluster_port, free_port, http_ok, run, wait_for  # noqa: E402
 
 LOADS = [("POST /hit, 1 key", ["--mix", "hit=100"]), ("POST /hit, 10000 keys", ["--mix", "hit=100", "--keys", "10000"]),
          ("GET /hits?range=60", ["--mix", "hits=100", "--range", "60", "--keys", "10000"])]
-
-
-def cluster_port():
-    """A free port whose cluster bus port (+10000) is free too."""
-    while True:
-        port = free_port()
-        if port + 10000 <= 65535:
-            return port
 
 
 def main():

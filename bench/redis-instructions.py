@@ -38,7 +38,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import DECLARATIONS, ROOT, build, free_port, http_ok, run, wait_for  # noqa: E402
+from run import DECLARATIONS, ROOT, build, cluster_port, free_port, http_ok, run, wait_for  # noqa: E402
 
 SCRIPT = "Sources/HitCounter/Store/Scripts/HitScript.swift"
 # (counters per call, distinct counters, calls)
@@ -81,7 +81,7 @@ def count_instructions(work, setup, drive, nodes=1, cluster=False, before=None, 
     loading the script). `before(port, state)` runs just before the count starts, `after(port, state)`
     just after `drive`, still counted. With `idle` seconds, also counts that long with nothing sent
     (the service's own polling, say) and returns (counted, counted idle) instead."""
-    ports = [free_port() for _ in range(nodes)]
+    ports = [cluster_port() if cluster else free_port() for _ in range(nodes)]
     servers = []
     for port in ports:
         out = os.path.join(work, f"callgrind.out.{port}")

@@ -33,6 +33,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cluster_port():
+    """A free port whose cluster bus port (+10000) can be one too (a node with a bus port past 65535 does not start)."""
+    while True:
+        port = free_port()
+        if port + 10000 <= 65535:
+            return port
+
+
 # What `ScriptGeometry.declarations` expands to (from `BucketLevel`), which every script starts with; `ScriptGeometryTests`
 # holds this copy to it.
 DECLARATIONS = """local secondsUnit, secondsSpan, secondsWidth, secondsType, secondsFormat = 1, 60, 4, 'u32', '>I4'
