@@ -16,10 +16,10 @@ struct LargeMinuteTests {
     @Test func aMinuteOf200000CountersRollsUpWithoutStallingRedisOrHits() async throws {
         try await withRedisServer(arguments: ["--slowlog-log-slower-than", "1000", "--slowlog-max-len", "100000"]) { redis in
             // Start early in a minute, so all the hits land in it.
-            var now = try Self.redisSecond(redis)
+            var now = try redis.second()
             if now % 60 > 15 {
                 try await Task.sleep(for: .seconds(Int(60 - now % 60) + 1))
-                now = try Self.redisSecond(redis)
+                now = try redis.second()
             }
             let minute = now - now % 60
             let preload = ContinuousClock.now
@@ -49,7 +49,7 @@ struct LargeMinuteTests {
             try Self.raisePriority(of: redis)
             let server = try await ServerProcess(["--redis-url", redis.url], niceness: Self.niceness)
             // Hits at a steady rate, before the minute closes, and while it rolls up.
-            let before = try await Self.load(server, seconds: max(1, Int(minute + 58 - (try Self.redisSecond(redis)))))
+            let before = try await Self.load(server, seconds: max(1, Int(minute + 58 - (try redis.second()))))
             let during = try await Self.load(server, seconds: 20)
             // Polled through /metrics: parsing a log of 200,000 lines every second would load the cores
             // this test measures.
@@ -134,10 +134,6 @@ struct LargeMinuteTests {
         let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
         let line = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("hitcounter_rollup_events_total{") }
         return line.flatMap { $0.split(separator: " ").last }.flatMap { Int(Double($0) ?? 0) } ?? 0
-    }
-
-    static func redisSecond(_ redis: RedisServer) throws -> Int64 {
-        try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
     }
 
     /// `POST /hit` at 100 per second for `seconds`, from the load tool: its p50, p99 and its errors.

@@ -95,7 +95,7 @@ import Testing
             )
             defer { store.shutdown() }
             let second = try await store.hit(key: "skew", count: 3, at: nil)
-            let redisNow = try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
+            let redisNow = try redis.second()
             #expect(abs(second - redisNow) <= 5, "counted at Redis's second")
             #expect(try await store.hits(key: "skew", range: 60, at: nil) == 3)
             #expect(try await store.hits(key: "skew", range: 60, at: second) == 3)
@@ -112,9 +112,8 @@ import Testing
     /// the planned unit holds nothing, Redis's the hits (docs/fold.md).
     @Test func aPlainHitPlannedForTheWrongSecondIsMovedToRedissSecond() async throws {
         try await withRedisServer { redis in
-            func redisNow() throws -> Int64 { try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0])) }
             // Away from a minute's edges, so the planned second lies in Redis's minute.
-            while !(8...50).contains(try redisNow() % 60) { try await Task.sleep(for: .milliseconds(200)) }
+            while !(8...50).contains(try redis.second() % 60) { try await Task.sleep(for: .milliseconds(200)) }
             let client = RedisClient(configuration: redis.configuration)
             let store = RedisHitStore(
                 client: client, maxRange: 86_400, dedupPeriod: 86_400, keys: KeySchema(), clock: RedisClock(offset: -3_000_000),
@@ -123,9 +122,9 @@ import Testing
             defer { store.shutdown() }
             // Redis's clock read before and after the hit brackets the second it was counted at; the
             // plan was three seconds before the first (bounds that hold however loaded the machine is).
-            let before = try redisNow()
+            let before = try redis.second()
             let second = try await store.hit(key: "early", count: 4, at: nil)
-            let after = try redisNow()
+            let after = try redis.second()
             #expect(before <= second && second <= after, "answered with Redis's second: \(before) <= \(second) <= \(after)")
             let minute = second - second % 60
             let units = try redis.cli(["BITFIELD", "hc:{early}:s:\(minute)"] + (0..<60).flatMap { ["GET", "u32", "#\($0)"] })
@@ -143,10 +142,9 @@ import Testing
     /// holds only the hits that stayed in it (docs/fold.md).
     @Test func aFoldBetweenACountAndItsTakingBackIsUndoneByAFoldAgain() async throws {
         try await withRedisServer { redis in
-            func redisNow() throws -> Int64 { try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0])) }
             // Away from a minute's edges, so the plan two minutes back lies in one minute.
-            while !(5...45).contains(try redisNow() % 60) { try await Task.sleep(for: .milliseconds(200)) }
-            let planned = BucketLevel.minutes.unitStart(try redisNow()) - 120
+            while !(5...45).contains(try redis.second() % 60) { try await Task.sleep(for: .milliseconds(200)) }
+            let planned = BucketLevel.minutes.unitStart(try redis.second()) - 120
             let client = RedisClient(configuration: redis.configuration)
             let store = RedisHitStore(
                 client: client, maxRange: 86_400, dedupPeriod: 86_400, keys: KeySchema(), clock: RedisClock(offset: -120_000_000),
@@ -178,7 +176,7 @@ import Testing
         try await withRedisServer { redis in
             let client = RedisClient(configuration: redis.configuration)
             defer { client.shutdown() }
-            let redisNow = try #require(Int64(try redis.cli(["TIME"]).split(whereSeparator: \.isNewline)[0]))
+            let redisNow = try redis.second()
             let wrongMinute = BucketLevel.minutes.unitStart(redisNow) - 600
             let hit = try await client.run(HitScript(
                 keys: KeySchema(), counters: [HitScript.Counter(key: "c", count: 1, ids: [("i", 1)], callbacks: ["http://cb"])],

@@ -81,6 +81,14 @@ public final class RedisServer: @unchecked Sendable {
         await process.wait()
     }
 
+    /// This server's clock, in whole seconds (`TIME`).
+    public func second() throws -> Int64 {
+        guard let second = try self.cli(["TIME"]).split(whereSeparator: \.isNewline).first.flatMap({ Int64($0) }) else {
+            throw RedisServerError("TIME answered no second")
+        }
+        return second
+    }
+
     /// Runs `redis-cli` against this server and returns its trimmed output.
     @discardableResult
     public func cli(_ arguments: [String]) throws -> String {

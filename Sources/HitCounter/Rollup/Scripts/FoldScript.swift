@@ -6,8 +6,8 @@
 ///
 /// A minute's unit is set from the seconds below it, never added to, and the hour's moves by that
 /// change alone, so a fold repeated (after a crash before the roll-up's position moved, or by a second
-/// holder of the lock) changes nothing, and minutes folded in any order leave the same hours. A counter whose keys fail (a key of another type)
-/// answers its error; the others are folded.
+/// holder of the lock) changes nothing, and minutes folded in any order leave the same hours. A counter
+/// whose keys fail (a key of another type) answers its error; the others are folded.
 ///
 /// A minute is folded only once it has closed on the Redis that holds its counters (its own `TIME`):
 /// after that, no hit can land in it there, whatever the clocks of other nodes of a cluster (or of the
